@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make` builds scullmap.ko against a kernel build tree: KDIR if given, else
+# the running kernel's, else the newest Debian linux-headers-*-amd64.
+# The other targets drive the test rig in tools/rig (see README.md).
+
+KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
+	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
+
+.PHONY: all modules clean check demo selftests
+
+all: modules
+
+modules:
+	@test -n "$(KDIR)" || { echo "no kernel build tree: install linux-headers-amd64 or pass KDIR=" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+clean:
+	rm -rf build Module.symvers modules.order scullmap.ko scullmap.mod scullmap.mod.c
+	find . -path ./.git -prune -o \( -name '*.o' -o -name '.*.cmd' -o -name '.*.d' \) -type f -print0 | xargs -0 rm -f
+
+# The test programs, static, in build/tests/ beside the script that runs them.
+selftests:
+	tools/rig/run selftests
+
+check:
+	tools/rig/run check
+
+demo:
+	tools/rig/run demo

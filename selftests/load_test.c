@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Loading and unloading scullmap: the nodes it makes, the parameters it
+ * refuses.  Runs with the module unloaded; each test loads it itself.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include "kselftest_harness.h"
+#include "scullmap_test.h"
+
+/* The major number the kernel gave the driver, from /proc/devices. */
+static int scullmap_major(void)
+{
+	FILE *f = fopen("/proc/devices", "r");
+	char line[128], name[64];
+	int major, found = -1;
+
+	if (!f)
+		return -1;
+	/* Lines are "MAJOR NAME", under "Character devices:" first. */
+	while (fgets(line, sizeof(line), f) && strcmp(line, "Block devices:\n"))
+		if (sscanf(line, "%d %63s", &major, name) == 2 &&
+		    !strcmp(name, MODULE_NAME))
+			found = major;
+	fclose(f);
+	return found;
+}
+
+/* Check that /dev/NAME is the char device MAJOR:MINOR, and so says sysfs. */
+static void check_node(struct __test_metadata *_metadata, const char *name,
+		       int major, int minor)
+{
+	char path[128], dev[32], expect[32];
+	struct stat st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/dev/%s", name);
+	ASSERT_EQ(0, stat(path, &st)) TH_LOG("%s: %s", path, strerror(errno));
+	EXPECT_TRUE(S_ISCHR(st.st_mode)) TH_LOG("%s is not a char device", path);
+	EXPECT_EQ(major, (int)major(st.st_rdev)) TH_LOG("%s", path);
+	EXPECT_EQ(minor, (int)minor(st.st_rdev)) TH_LOG("%s", path);
+
+	snprintf(path, sizeof(path), "/sys/class/scullmap/%s/dev", name);
+	f = fopen(path, "r");
+	ASSERT_NE(NULL, f) TH_LOG("%s: %s", path, strerror(errno));
+	ASSERT_NE(NULL, fgets(dev, sizeof(dev), f));
+	fclose(f);
+	snprintf(expect, sizeof(expect), "%d:%d\n", major, minor);
+	EXPECT_STREQ(expect, dev);
+}
+
+/* Check that exactly @nr_devs devices of each back end exist. */
+static void check_nodes(struct __test_metadata *_metadata, int nr_devs)
+{
+	int major = scullmap_major();
+	char name[32];
+	int i;
+
+	ASSERT_LT(0, major) TH_LOG("no scullmap in /proc/devices");
+	for (i = 0; i < nr_devs; i++) {
+		snprintf(name, sizeof(name), "scullmap%d", i);
+		check_node(_metadata, name, major, i);
+		snprintf(name, sizeof(name), "scullmapv%d", i);
+		check_node(_metadata, name, major, nr_devs + i);
+	}
+	snprintf(name, sizeof(name), "/dev/scullmap%d", nr_devs);
+	EXPECT_NE(0, access(name, F_OK)) TH_LOG("%s should not exist", name);
+	snprintf(name, sizeof(name), "/dev/scullmapv%d", nr_devs);
+	EXPECT_NE(0, access(name, F_OK)) TH_LOG("%s should not exist", name);
+}
+
+/* Check that no trace of the module is left: no nodes, no class. */
+static void check_gone(struct __test_metadata *_metadata)
+{
+	EXPECT_FALSE(module_loaded());
+	EXPECT_NE(0, access("/dev/scullmap0", F_OK));
+	EXPECT_NE(0, access("/dev/scullmapv0", F_OK));
+	EXPECT_NE(0, access("/sys/class/scullmap", F_OK));
+	EXPECT_EQ(-1, scullmap_major());
+}
+
+FIXTURE(module) {
+};
+
+FIXTURE_SETUP(module)
+{
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module()) TH_LOG("cannot unload: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(module)
+{
+	if (module_loaded())
+		unload_module();
+}
+
+TEST_F(module, default_nodes)
+{
+	ASSERT_EQ(0, load_module("")) TH_LOG("load: %s", strerror(errno));
+	check_nodes(_metadata, 4);
+	ASSERT_EQ(0, unload_module());
+	check_gone(_metadata);
+}
+
+TEST_F(module, nr_devs_param)
+{
+	ASSERT_EQ(0, load_module("nr_devs=2")) TH_LOG("load: %s", strerror(errno));
+	check_nodes(_metadata, 2);
+}
+
+TEST_F(module, open_close_every_node)
+{
+	const char *fmt[] = { "/dev/scullmap%d", "/dev/scullmapv%d" };
+	char path[32];
+	int i, b, fd;
+
+	ASSERT_EQ(0, load_module("")) TH_LOG("load: %s", strerror(errno));
+	for (b = 0; b < 2; b++) {
+		for (i = 0; i < 4; i++) {
+			snprintf(path, sizeof(path), fmt[b], i);
+			fd = open(path, O_RDWR);
+			ASSERT_LE(0, fd) TH_LOG("%s: %s", path, strerror(errno));
+			EXPECT_EQ(0, close(fd));
+		}
+	}
+}
+
+TEST_F(module, unload_refused_while_open)
+{
+	int fd;
+
+	ASSERT_EQ(0, load_module("")) TH_LOG("load: %s", strerror(errno));
+	fd = open("/dev/scullmap0", O_RDWR);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, unload_module());
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	EXPECT_TRUE(module_loaded());
+	close(fd);
+	EXPECT_EQ(0, unload_module()) TH_LOG("unload: %s", strerror(errno));
+}
+
+TEST_F(module, unload_and_reload)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, load_module("")) TH_LOG("load %d: %s", i, strerror(errno));
+		check_nodes(_metadata, 4);
+		ASSERT_EQ(0, unload_module()) TH_LOG("unload %d: %s", i, strerror(errno));
+		check_gone(_metadata);
+	}
+}
+
+/* Bad parameters: the load fails with EINVAL and says why in the log. */
+FIXTURE(bad_param) {
+	int kmsg;
+};
+
+FIXTURE_VARIANT(bad_param) {
+	const char *params;
+	const char *message;
+};
+
+FIXTURE_VARIANT_ADD(bad_param, nr_devs_zero) {
+	.params = "nr_devs=0",
+	.message = "nr_devs=0 is out of range",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, nr_devs_too_many) {
+	.params = "nr_devs=33",
+	.message = "nr_devs=33 is out of range",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, nr_devs_negative) {
+	.params = "nr_devs=-1",
+	.message = "invalid for parameter",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, order_too_big) {
+	.params = "order=11",
+	.message = "order=11 is out of range",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, vorder_too_big) {
+	.params = "vorder=11",
+	.message = "vorder=11 is out of range",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, order_not_a_number) {
+	.params = "order=two",
+	.message = "invalid for parameter",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, qset_zero) {
+	.params = "qset=0",
+	.message = "qset=0 is out of range",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, qset_too_big) {
+	.params = "qset=4097",
+	.message = "qset=4097 is out of range",
+};
+
+FIXTURE_SETUP(bad_param)
+{
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module());
+	self->kmsg = kmsg_open();
+	ASSERT_LE(0, self->kmsg);
+}
+
+FIXTURE_TEARDOWN(bad_param)
+{
+	close(self->kmsg);
+	if (module_loaded())
+		unload_module();
+}
+
+TEST_F(bad_param, refused)
+{
+	EXPECT_EQ(-1, load_module(variant->params));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_TRUE(kmsg_find(self->kmsg, variant->message))
+		TH_LOG("no \"%s\" in the kernel log", variant->message);
+	check_gone(_metadata);
+}
+
+TEST_HARNESS_MAIN

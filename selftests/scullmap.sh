@@ -1,0 +1,43 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Run the scullmap selftests: the load tests with the module unloaded (they
+# load it themselves), then the device tests with it loaded.  Run as root,
+# from the directory that holds the test programs:
+#
+#	sudo ./scullmap.sh [path/to/scullmap.ko]
+#
+# Each program prints TAP between "# selftest: NAME" and
+# "# selftest: NAME exit=RC".  Exit status: 0 all passed, 1 a failure,
+# 4 skipped (kselftest's KSFT_SKIP: not root, or no module).
+
+ksft_skip=4
+dir=$(cd "$(dirname "$0")" && pwd)
+ko=${1:-$dir/scullmap.ko}
+rc=0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "# SKIP: scullmap selftests must run as root"
+	exit $ksft_skip
+fi
+if [ ! -f "$ko" ]; then
+	echo "# SKIP: no module at $ko"
+	exit $ksft_skip
+fi
+if [ -d /sys/module/scullmap ]; then
+	echo "# scullmap is loaded already: rmmod it first"
+	exit 1
+fi
+export SCULLMAP_KO="$ko"
+
+run_test() {
+	echo "# selftest: $1"
+	"$dir/$1"
+	status=$?
+	echo "# selftest: $1 exit=$status"
+	[ $status -eq 0 ] || [ $status -eq $ksft_skip ] || rc=1
+}
+
+run_test load_test
+
+exit $rc

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the scullmap selftests: loading the module, reading the
+ * kernel log, and touching memory that may raise SIGBUS.
+ */
+#ifndef SCULLMAP_TEST_H
+#define SCULLMAP_TEST_H
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MODULE_NAME	"scullmap"
+
+/* The module file: $SCULLMAP_KO, as scullmap.sh sets it. */
+static inline const char *module_path(void)
+{
+	const char *path = getenv("SCULLMAP_KO");
+
+	return path ? path : "./scullmap.ko";
+}
+
+/* Load the module with parameters @params; 0 or -1 with errno set. */
+static inline int load_module(const char *params)
+{
+	int fd = open(module_path(), O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = syscall(SYS_finit_module, fd, params, 0);
+	close(fd);
+	return ret;
+}
+
+/* Unload the module; 0 or -1 with errno set (EWOULDBLOCK while in use). */
+static inline int unload_module(void)
+{
+	return syscall(SYS_delete_module, MODULE_NAME, O_NONBLOCK);
+}
+
+static inline int module_loaded(void)
+{
+	return access("/sys/module/" MODULE_NAME, F_OK) == 0;
+}
+
+/*
+ * The kernel log from now on: open /dev/kmsg at its end.  kmsg_find() then
+ * reads the records logged since, and tells whether one contains @text.
+ */
+static inline int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+static inline int kmsg_find(int fd, const char *text)
+{
+	char record[2048];
+	ssize_t len;
+	int found = 0;
+
+	/* Each read() returns one record; EAGAIN once all are read. */
+	while ((len = read(fd, record, sizeof(record) - 1)) != 0) {
+		if (len < 0) {
+			if (errno == EPIPE)	/* records were overwritten */
+				continue;
+			break;
+		}
+		record[len] = '\0';
+		if (strstr(record, text))
+			found = 1;
+	}
+	return found;
+}
+
+/* Memory access that reports SIGBUS instead of dying of it. */
+static sigjmp_buf sigbus_jmp;
+
+static inline void sigbus_handler(int sig)
+{
+	siglongjmp(sigbus_jmp, sig);
+}
+
+/*
+ * Read the byte at @addr into @value.  Returns 0, or SIGBUS if the access
+ * raised it.  Not for use by several threads at once.
+ */
+static inline int read_byte(const volatile char *addr, char *value)
+{
+	struct sigaction sa = { .sa_handler = sigbus_handler }, old;
+	int sig;
+
+	sigaction(SIGBUS, &sa, &old);
+	sig = sigsetjmp(sigbus_jmp, 1);
+	if (!sig)
+		*value = *addr;
+	sigaction(SIGBUS, &old, NULL);
+	return sig;
+}
+
+/* Write @value to @addr.  Returns 0, or SIGBUS if the access raised it. */
+static inline int write_byte(volatile char *addr, char value)
+{
+	struct sigaction sa = { .sa_handler = sigbus_handler }, old;
+	int sig;
+
+	sigaction(SIGBUS, &sa, &old);
+	sig = sigsetjmp(sigbus_jmp, 1);
+	if (!sig)
+		*addr = value;
+	sigaction(SIGBUS, &old, NULL);
+	return sig;
+}
+
+#endif /* SCULLMAP_TEST_H */

@@ -1,0 +1,147 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers for the scullmap test rig, sourced by tools/rig/run.
+#
+# Everything the rig downloads or builds outside the repository lives under
+# $CACHE (default ~/.cache/scullmap); everything it builds from the
+# repository lives under build/ (removed by `make clean`).
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${SCULLMAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scullmap}
+BUILD=$TOP/build
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+
+say() { printf 'rig: %s\n' "$*" >&2; }
+die() { printf 'rig: error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	else
+		sudo "$@"
+	fi
+}
+
+# Install the Debian packages among "$@" that are not installed yet.
+need_packages() {
+	local pkg missing=()
+
+	for pkg in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$pkg" 2>/dev/null |
+			grep -q 'ok installed' || missing+=("$pkg")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	say "installing ${missing[*]}"
+	as_root apt-get update -q >&2
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends "${missing[@]}" >&2
+}
+
+# The Debian mirror this machine already uses, read from its own sources.
+debian_mirror() {
+	local uri
+
+	uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++)
+			if ($i !~ /security/) { print $i; exit } }' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+	[ -n "$uri" ] || uri=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++)
+			if ($i ~ /^(https?|ftp):/ && $i !~ /security/) { print $i; exit } }' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -n 1)
+	[ -n "$uri" ] || die "cannot find a Debian mirror in /etc/apt/sources.list*"
+	echo "$uri"
+}
+
+# apt-get or apt-cache ($1) on a private package list for suite $2.  The
+# system's own sources and lists are never touched.
+private_apt() {
+	local tool=$1 dir=$CACHE/apt-$2 sandbox=()
+
+	shift 2
+	[ "$(id -u)" -eq 0 ] && sandbox=(-o APT::Sandbox::User=root)
+	"$tool" -q -o Dir::Etc::SourceList="$dir/sources.list" \
+		-o Dir::Etc::SourceParts=/dev/null \
+		-o Dir::State::Lists="$dir/lists" \
+		-o Dir::Cache="$dir/cache" "${sandbox[@]}" "$@"
+}
+
+# Fetch the package list of suite $1 into the private list, at most twice a day.
+private_apt_update() {
+	local dir=$CACHE/apt-$1
+
+	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+	if [ -n "$(find "$dir/lists" -maxdepth 1 -name '*_Packages*' -mmin -720)" ]; then
+		return 0
+	fi
+	echo "deb [signed-by=$KEYRING] $(debian_mirror) $1 main" >"$dir/sources.list"
+	say "updating the private package list for $1"
+	private_apt apt-get "$1" update >&2
+}
+
+# Print the newest package of suite $1 whose name matches regex $2.
+private_apt_newest() {
+	private_apt apt-cache "$1" search --names-only "$2" |
+		awk '{ print $1 }' | sort -V | tail -n 1
+}
+
+# Print the version of package $2 that suite $1 offers.
+private_apt_version() {
+	private_apt apt-cache "$1" policy "$2" | awk '/Candidate:/ { print $2 }'
+}
+
+# Download package $2 of suite $1 and unpack it (dpkg -x) into directory $3.
+private_apt_unpack() {
+	local tmp
+
+	tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+	(cd "$tmp" && private_apt apt-get "$1" download "$2" >&2) ||
+		{ rm -rf "$tmp"; die "cannot download $2 from $1"; }
+	dpkg -x "$tmp"/*.deb "$3"
+	rm -rf "$tmp"
+}
+
+# The newest kernel source in Debian sid, unpacked once into the cache.
+# Prints the directory that holds its linux-source-*.tar.xz and the few files
+# the rig takes from it (the kselftest harness, checkpatch).
+kernel_source() {
+	local pkg ver dir src
+
+	mkdir -p "$CACHE"
+	if private_apt_update sid && pkg=$(private_apt_newest sid '^linux-source-[0-9.]+$') &&
+	   [ -n "$pkg" ] && ver=$(private_apt_version sid "$pkg") && [ -n "$ver" ]; then
+		dir=$CACHE/$pkg-$ver
+	else
+		dir=$(ls -d "$CACHE"/linux-source-*/ 2>/dev/null | sort -V | tail -n 1)
+		[ -n "$dir" ] || die "cannot reach Debian sid for linux-source"
+		say "sid unreachable: using the cached ${dir%/}"
+		echo "${dir%/}"
+		return 0
+	fi
+	if [ ! -e "$dir/.complete" ]; then
+		say "fetching $pkg $ver (kselftest harness, checkpatch)"
+		rm -rf "$dir" && mkdir -p "$dir"
+		private_apt_unpack sid "$pkg" "$dir/deb"
+		src=$(ls "$dir"/deb/usr/src/linux-source-*.tar.xz)
+		mv "$src" "$dir/" && rm -rf "$dir/deb"
+		src=$dir/$(basename "$src")
+		tar -xJf "$src" -C "$dir" --strip-components=1 --wildcards \
+			'*/tools/testing/selftests/kselftest*' \
+			'*/scripts/checkpatch.pl' '*/scripts/spelling.txt' \
+			'*/scripts/const_structs.checkpatch'
+		touch "$dir/.complete"
+	fi
+	echo "$dir"
+}
+
+# Debian bookworm's own kernel (linux-image-amd64 + linux-headers-amd64):
+# print "VERSION VMLINUZ KDIR" for the newest version that has both.
+debian_kernel() {
+	local v
+
+	for v in $(ls /boot/vmlinuz-*-amd64 2>/dev/null | sed 's|/boot/vmlinuz-||' | sort -rV); do
+		if [ -d "/usr/src/linux-headers-$v" ]; then
+			echo "$v /boot/vmlinuz-$v /usr/src/linux-headers-$v"
+			return 0
+		fi
+	done
+	die "no Debian kernel with matching headers in /boot and /usr/src"
+}

@@ -6,9 +6,12 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/module.h>
+#include <linux/overflow.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 
 #include <uapi/scullmap.h>
 #include "scullmap.h"
@@ -39,15 +42,238 @@ static struct class scullmap_class = {
 	.name = "scullmap",
 };
 
+/*
+ * Put an empty tree with the given geometry in place of the device's, and
+ * free the old one.  The order of the steps is what makes it safe while
+ * read() and faults run without the lock:
+ *
+ *  1. publish the new tree: from now on, nobody finds the old one;
+ *  2. wait for the SRCU readers that found it before: read()s finish their
+ *     copies, faults finish installing their page table entries;
+ *  3. remove every page table entry of the device, those too: the next
+ *     access faults on the new tree, and gets SIGBUS for what is gone;
+ *  4. free the old tree: no reader and no mapping can reach it.
+ */
+static int scullmap_replace_tree(struct scullmap_dev *dev, unsigned int order,
+				 unsigned int qset)
+{
+	struct scullmap_tree *old, *new;
+
+	lockdep_assert_held(&dev->lock);
+	new = scullmap_tree_new(dev->backend, order, qset);
+	if (!new)
+		return -ENOMEM;
+	old = rcu_replace_pointer(dev->tree, new, lockdep_is_held(&dev->lock));
+	synchronize_srcu(&dev->srcu);
+	scullmap_unmap_all(dev);
+	scullmap_tree_free(old);
+	return 0;
+}
+
+static struct scullmap_tree *scullmap_locked_tree(struct scullmap_dev *dev)
+{
+	return rcu_dereference_protected(dev->tree, lockdep_is_held(&dev->lock));
+}
+
+static bool scullmap_tree_empty(struct scullmap_tree *tree)
+{
+	return !tree->size && !tree->nr_quanta;
+}
+
+/* Empty the device, as truncating a file to 0 does.  Mappings stay. */
+static int scullmap_empty(struct scullmap_dev *dev)
+{
+	struct scullmap_tree *tree;
+	int err = 0;
+
+	if (mutex_lock_killable(&dev->lock))
+		return -EINTR;
+	tree = scullmap_locked_tree(dev);
+	if (!scullmap_tree_empty(tree))
+		err = scullmap_replace_tree(dev, tree->order, tree->qset);
+	mutex_unlock(&dev->lock);
+	return err;
+}
+
 static int scullmap_open(struct inode *inode, struct file *filp)
 {
-	filp->private_data = container_of(inode->i_cdev, struct scullmap_dev, cdev);
+	struct scullmap_dev *dev = container_of(inode->i_cdev, struct scullmap_dev, cdev);
+
+	filp->private_data = dev;
+	/* Link the mappings of every open file into the one address_space. */
+	filp->f_mapping = dev->inode->i_mapping;
+	if ((filp->f_flags & O_TRUNC) && (filp->f_mode & FMODE_WRITE))
+		return scullmap_empty(dev);
 	return 0;
+}
+
+static ssize_t scullmap_read(struct file *filp, char __user *buf, size_t count,
+			     loff_t *ppos)
+{
+	struct scullmap_dev *dev = filp->private_data;
+	ssize_t ret;
+	int idx;
+
+	idx = srcu_read_lock(&dev->srcu);
+	ret = scullmap_tree_read(srcu_dereference(dev->tree, &dev->srcu), buf,
+				 count, *ppos);
+	srcu_read_unlock(&dev->srcu, idx);
+	if (ret > 0)
+		*ppos += ret;
+	return ret;
+}
+
+/*
+ * Writers hold the device lock across their copy from user space: that
+ * keeps writes whole with respect to each other, and O_APPEND atomic.  It
+ * is safe because the fault path never takes this lock, even when the
+ * user buffer is a mapping of this device.
+ */
+static ssize_t scullmap_write(struct file *filp, const char __user *buf,
+			      size_t count, loff_t *ppos)
+{
+	struct scullmap_dev *dev = filp->private_data;
+	struct scullmap_tree *tree;
+	loff_t pos;
+	ssize_t ret;
+
+	if (mutex_lock_killable(&dev->lock))
+		return -EINTR;
+	tree = scullmap_locked_tree(dev);
+	pos = filp->f_flags & O_APPEND ? tree->size : *ppos;
+	if (pos >= SCULLMAP_MAX_BYTES) {
+		ret = count ? -EFBIG : 0;
+	} else {
+		count = min_t(u64, count, SCULLMAP_MAX_BYTES - pos);
+		ret = scullmap_tree_write(tree, buf, count, pos);
+	}
+	if (ret > 0)
+		*ppos = pos + ret;
+	mutex_unlock(&dev->lock);
+	return ret;
+}
+
+static loff_t scullmap_size(struct scullmap_dev *dev)
+{
+	loff_t size;
+	int idx;
+
+	idx = srcu_read_lock(&dev->srcu);
+	size = smp_load_acquire(&srcu_dereference(dev->tree, &dev->srcu)->size);
+	srcu_read_unlock(&dev->srcu, idx);
+	return size;
+}
+
+static loff_t scullmap_seek_data(struct scullmap_dev *dev, loff_t pos, bool data)
+{
+	int idx;
+
+	idx = srcu_read_lock(&dev->srcu);
+	pos = scullmap_tree_seek(srcu_dereference(dev->tree, &dev->srcu), pos, data);
+	srcu_read_unlock(&dev->srcu, idx);
+	return pos;
+}
+
+static loff_t scullmap_llseek(struct file *filp, loff_t offset, int whence)
+{
+	struct scullmap_dev *dev = filp->private_data;
+
+	switch (whence) {
+	case SEEK_SET:
+		break;
+	case SEEK_CUR:
+		if (check_add_overflow(filp->f_pos, offset, &offset))
+			return -EINVAL;
+		break;
+	case SEEK_END:
+		if (check_add_overflow(scullmap_size(dev), offset, &offset))
+			return -EINVAL;
+		break;
+	case SEEK_DATA:
+	case SEEK_HOLE:
+		offset = scullmap_seek_data(dev, offset, whence == SEEK_DATA);
+		if (offset < 0)
+			return offset;
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* -EINVAL for a negative offset or one past the largest device */
+	return vfs_setpos(filp, offset, SCULLMAP_MAX_BYTES);
+}
+
+static long scullmap_get_info(struct scullmap_dev *dev, void __user *arg)
+{
+	struct scullmap_info info = {
+		.max_size = SCULLMAP_MAX_BYTES,
+		.backend = dev->backend->id,
+		.mappings = atomic_read(&dev->mappings),
+		.page_size = PAGE_SIZE,
+	};
+	struct scullmap_tree *tree;
+	int idx;
+
+	idx = srcu_read_lock(&dev->srcu);
+	tree = srcu_dereference(dev->tree, &dev->srcu);
+	info.size = smp_load_acquire(&tree->size);
+	info.quanta = READ_ONCE(tree->nr_quanta);
+	info.qsets = READ_ONCE(tree->nr_qsets);
+	info.order = tree->order;
+	info.qset = tree->qset;
+	srcu_read_unlock(&dev->srcu, idx);
+
+	return copy_to_user(arg, &info, sizeof(info)) ? -EFAULT : 0;
+}
+
+static long scullmap_set_geometry(struct scullmap_dev *dev, void __user *arg)
+{
+	struct scullmap_geometry geo;
+	long err = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (copy_from_user(&geo, arg, sizeof(geo)))
+		return -EFAULT;
+	if (geo.order > SCULLMAP_MAX_ORDER || !geo.qset || geo.qset > SCULLMAP_MAX_QSET)
+		return -EINVAL;
+
+	if (mutex_lock_killable(&dev->lock))
+		return -EINTR;
+	if (!scullmap_tree_empty(scullmap_locked_tree(dev)))
+		err = -EBUSY;
+	else
+		err = scullmap_replace_tree(dev, geo.order, geo.qset);
+	mutex_unlock(&dev->lock);
+	return err;
+}
+
+static long scullmap_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
+{
+	struct scullmap_dev *dev = filp->private_data;
+
+	switch (cmd) {
+	case SCULLMAP_IOC_GET_INFO:
+		return scullmap_get_info(dev, (void __user *)arg);
+	case SCULLMAP_IOC_SET_GEOMETRY:
+		return scullmap_set_geometry(dev, (void __user *)arg);
+	case SCULLMAP_IOC_RESET:
+		if (!(filp->f_mode & FMODE_WRITE))
+			return -EBADF;
+		return scullmap_empty(dev);
+	default:
+		return -ENOTTY;
+	}
 }
 
 static const struct file_operations scullmap_fops = {
 	.owner = THIS_MODULE,
 	.open = scullmap_open,
+	.read = scullmap_read,
+	.write = scullmap_write,
+	.llseek = scullmap_llseek,
+	.unlocked_ioctl = scullmap_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.mmap = scullmap_mmap,
 };
 
 /* Refuse a parameter outside [min, max] with a message that names it. */
@@ -74,35 +300,86 @@ static int scullmap_check_params(void)
 	return err;
 }
 
+/* Give a device its store: lock, SRCU, an empty tree, its inode. */
+static int scullmap_dev_init(struct scullmap_dev *dev, bool use_vmalloc)
+{
+	struct scullmap_tree *tree;
+	int err;
+
+	dev->backend = use_vmalloc ? &scullmap_vmalloc_backend : &scullmap_pages_backend;
+	tree = scullmap_tree_new(dev->backend, use_vmalloc ? vorder : order, qset);
+	if (!tree)
+		return -ENOMEM;
+	RCU_INIT_POINTER(dev->tree, tree);
+	mutex_init(&dev->lock);
+	atomic_set(&dev->mappings, 0);
+
+	err = init_srcu_struct(&dev->srcu);
+	if (err)
+		goto out_tree;
+	dev->inode = scullmap_mapping_new();
+	if (IS_ERR(dev->inode)) {
+		err = PTR_ERR(dev->inode);
+		goto out_srcu;
+	}
+	return 0;
+
+out_srcu:
+	cleanup_srcu_struct(&dev->srcu);
+out_tree:
+	scullmap_tree_free(tree);
+	return err;
+}
+
+/* Free a device's store; nobody can open or map it any more. */
+static void scullmap_dev_destroy(struct scullmap_dev *dev)
+{
+	iput(dev->inode);
+	cleanup_srcu_struct(&dev->srcu);
+	scullmap_tree_free(rcu_dereference_protected(dev->tree, true));
+}
+
+/* Make device @minor: its store, its cdev, then its node. */
 static int scullmap_dev_add(struct scullmap_dev *dev, unsigned int minor)
 {
+	bool use_vmalloc = minor >= nr_devs;
 	dev_t devt = scullmap_first_devt + minor;
 	int err;
 
-	dev->minor = minor;
+	err = scullmap_dev_init(dev, use_vmalloc);
+	if (err)
+		return err;
+
 	cdev_init(&dev->cdev, &scullmap_fops);
 	dev->cdev.owner = THIS_MODULE;
 	err = cdev_add(&dev->cdev, devt, 1);
 	if (err)
-		return err;
+		goto out_store;
 
-	if (minor < nr_devs)
-		dev->device = device_create(&scullmap_class, NULL, devt, dev,
-					    "scullmap%u", minor);
-	else
+	if (use_vmalloc)
 		dev->device = device_create(&scullmap_class, NULL, devt, dev,
 					    "scullmapv%u", minor - nr_devs);
+	else
+		dev->device = device_create(&scullmap_class, NULL, devt, dev,
+					    "scullmap%u", minor);
 	if (IS_ERR(dev->device)) {
-		cdev_del(&dev->cdev);
-		return PTR_ERR(dev->device);
+		err = PTR_ERR(dev->device);
+		goto out_cdev;
 	}
 	return 0;
+
+out_cdev:
+	cdev_del(&dev->cdev);
+out_store:
+	scullmap_dev_destroy(dev);
+	return err;
 }
 
 static void scullmap_dev_remove(struct scullmap_dev *dev)
 {
 	device_destroy(&scullmap_class, dev->cdev.dev);
 	cdev_del(&dev->cdev);
+	scullmap_dev_destroy(dev);
 }
 
 static void scullmap_remove_devs(unsigned int count)
@@ -120,11 +397,15 @@ static int __init scullmap_init(void)
 	if (err)
 		return err;
 
+	err = scullmap_vmops_init();
+	if (err)
+		return err;
+
 	scullmap_nr_minors = 2 * nr_devs;
 	err = alloc_chrdev_region(&scullmap_first_devt, 0, scullmap_nr_minors,
 				  KBUILD_MODNAME);
 	if (err)
-		return err;
+		goto out_vmops;
 
 	err = class_register(&scullmap_class);
 	if (err)
@@ -151,6 +432,8 @@ out_class:
 	class_unregister(&scullmap_class);
 out_region:
 	unregister_chrdev_region(scullmap_first_devt, scullmap_nr_minors);
+out_vmops:
+	scullmap_vmops_exit();
 	return err;
 }
 
@@ -160,6 +443,7 @@ static void __exit scullmap_exit(void)
 	kfree(scullmap_devs);
 	class_unregister(&scullmap_class);
 	unregister_chrdev_region(scullmap_first_devt, scullmap_nr_minors);
+	scullmap_vmops_exit();
 }
 
 module_init(scullmap_init);

@@ -1,23 +1,108 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * scullmap - the types the driver's files share.
+ * scullmap - the types the driver's files share, and the back-end interface.
  */
 #ifndef _SCULLMAP_H
 #define _SCULLMAP_H
 
 #include <linux/cdev.h>
 #include <linux/device.h>
+#include <linux/mutex.h>
+#include <linux/srcu.h>
+#include <linux/xarray.h>
+
+/* No write goes past this size (EFBIG).  Sparse devices take no memory for holes. */
+#define SCULLMAP_MAX_BYTES	(1ULL << 40)
+
+/**
+ * struct scullmap_backend - an allocator that fills quanta
+ * @id:    SCULLMAP_BACKEND_* from the uapi header
+ * @alloc: allocate a zeroed quantum of PAGE_SIZE << order bytes, return its
+ *         kernel address (NULL if out of memory)
+ * @free:  drop the driver's reference to each page of a quantum; pages that
+ *         a user mapping or a pin still holds live on until those go
+ * @page:  the struct page of page @index (0 .. 2^order - 1) of a quantum,
+ *         one the core mm may take references to and map
+ *
+ * core.c, tree.c and vmops.c use only these, never the allocator itself.
+ */
+struct scullmap_backend {
+	u32 id;
+	void *(*alloc)(unsigned int order);
+	void (*free)(void *quantum, unsigned int order);
+	struct page *(*page)(void *quantum, unsigned long index);
+};
+
+extern const struct scullmap_backend scullmap_pages_backend;
+extern const struct scullmap_backend scullmap_vmalloc_backend;
+
+/**
+ * struct scullmap_tree - the bytes of a device: quanta in quantum sets
+ * @backend:   the allocator of the quanta
+ * @order:     a quantum is PAGE_SIZE << @order bytes
+ * @qset:      quanta per quantum set
+ * @size:      bytes in the device
+ * @nr_quanta: quanta allocated
+ * @nr_qsets:  quantum sets allocated
+ * @qsets:     quantum set number -> struct scullmap_qset
+ *
+ * A tree never changes its geometry: emptying a device or changing its
+ * geometry puts a new tree in its place.  Writers change a tree under the
+ * device's @lock; readers (read, the fault handler) look it up locklessly,
+ * so @size and the counters are read with READ_ONCE or acquire loads.
+ */
+struct scullmap_tree {
+	const struct scullmap_backend *backend;
+	unsigned int order;
+	unsigned int qset;
+	loff_t size;
+	unsigned long nr_quanta;
+	unsigned long nr_qsets;
+	struct xarray qsets;
+};
 
 /**
  * struct scullmap_dev - one device node and the bytes behind it
- * @cdev:   the character device; open() finds the device from it
- * @device: the device in the driver model, which makes the /dev node
- * @minor:  minor number: 0..nr_devs-1 page allocator, then vmalloc
+ * @tree:     the bytes; replaced whole when the device is emptied
+ * @srcu:     read side of @tree: read() and the fault handler hold it while
+ *            they use a tree, so that an emptied tree is freed only after
+ *            them
+ * @lock:     write side of @tree: write, emptying, geometry changes.  Never
+ *            taken by the fault path (see Documentation/fault-path.rst)
+ * @backend:  the allocator of this device's quanta
+ * @inode:    an anonymous inode whose address_space every open file of the
+ *            device shares, so that emptying it can unmap all mappings
+ * @mappings: live VMAs of the device, for GET_INFO
+ * @cdev:     the character device; open() finds the device from it
+ * @device:   the device in the driver model, which makes the /dev node
  */
 struct scullmap_dev {
+	struct scullmap_tree __rcu *tree;
+	struct srcu_struct srcu;
+	struct mutex lock;
+	const struct scullmap_backend *backend;
+	struct inode *inode;
+	atomic_t mappings;
 	struct cdev cdev;
 	struct device *device;
-	unsigned int minor;
 };
+
+/* tree.c */
+struct scullmap_tree *scullmap_tree_new(const struct scullmap_backend *backend,
+					unsigned int order, unsigned int qset);
+void scullmap_tree_free(struct scullmap_tree *tree);
+ssize_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
+			   size_t count, loff_t pos);
+ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
+			    size_t count, loff_t pos);
+loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data);
+struct page *scullmap_tree_page(struct scullmap_tree *tree, pgoff_t pgoff);
+
+/* vmops.c */
+int scullmap_vmops_init(void);
+void scullmap_vmops_exit(void);
+struct inode *scullmap_mapping_new(void);
+void scullmap_unmap_all(struct scullmap_dev *dev);
+int scullmap_mmap(struct file *filp, struct vm_area_struct *vma);
 
 #endif /* _SCULLMAP_H */

@@ -8,7 +8,7 @@
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${SCULLMAP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/scullmap}
-BUILD=$TOP/build
+BUILD=${SCULLMAP_BUILD:-$TOP/build}
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 say() { printf 'rig: %s\n' "$*" >&2; }

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * scullmap - the page-allocator back end (/dev/scullmapN).
+ *
+ * A quantum is one allocation of 2^order physically contiguous pages.  The
+ * buddy allocator hands a high-order block back with a reference count on
+ * its first page only; the others ("tail pages") count nothing.  Mapping a
+ * tail page to user space would take and drop references on a page whose
+ * count means nothing, and the last drop would free it into the allocator
+ * while the block is still in use.  That is why LDD3's scullp refused mmap
+ * at order > 0.  split_page() turns the block into 2^order order-0 pages,
+ * each with its own count, so each can be mapped, and freed, on its own.
+ */
+#include <linux/gfp.h>
+#include <linux/mm.h>
+
+#include <uapi/scullmap.h>
+#include "scullmap.h"
+
+static void *scullmap_pages_alloc(unsigned int order)
+{
+	/* Charged to the memory cgroup of the task that writes. */
+	struct page *page = alloc_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO, order);
+
+	if (!page)
+		return NULL;
+	if (order)
+		split_page(page, order);
+	return page_address(page);
+}
+
+static void scullmap_pages_free(void *quantum, unsigned int order)
+{
+	unsigned long i;
+
+	/* A put, not a free: a page still mapped lives until it is unmapped. */
+	for (i = 0; i < 1UL << order; i++)
+		put_page(virt_to_page(quantum + i * PAGE_SIZE));
+}
+
+static struct page *scullmap_pages_page(void *quantum, unsigned long index)
+{
+	return virt_to_page(quantum + index * PAGE_SIZE);
+}
+
+const struct scullmap_backend scullmap_pages_backend = {
+	.id = SCULLMAP_BACKEND_PAGES,
+	.alloc = scullmap_pages_alloc,
+	.free = scullmap_pages_free,
+	.page = scullmap_pages_page,
+};

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * scullmap - the kernel interfaces that changed between the kernels the
+ * driver supports (6.1 to 7.2), each behind one helper.  Only this file
+ * tests LINUX_VERSION_CODE.
+ */
+#ifndef _SCULLMAP_COMPAT_H
+#define _SCULLMAP_COMPAT_H
+
+#include <linux/mm.h>
+#include <linux/version.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+/* 6.3 made vm_flags read-only and added setters that lock the VMA. */
+static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags |= flags;
+}
+#endif
+
+#endif /* _SCULLMAP_COMPAT_H */

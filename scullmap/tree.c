@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * scullmap - the quantum-set tree that holds a device's bytes.
+ *
+ * Byte offset pos lives in quantum number pos / quantum_bytes; quantum qnum
+ * lives in slot qnum % qset of quantum set qnum / qset.  The quantum sets
+ * hang in an xarray indexed by set number, so finding a byte costs the same
+ * at any offset, and a sparse device holds no memory for its holes: a set
+ * never written is absent from the xarray, a quantum never written is NULL
+ * in its set.
+ *
+ * Concurrency: writers hold the device's lock; readers hold only the
+ * device's SRCU read lock (which keeps the tree alive, see core.c) and may
+ * run alongside a writer.  So a writer publishes each new quantum set and
+ * quantum only once it is zeroed (xa_store and smp_store_release), and
+ * raises the size only after the data below it is copied; readers load the
+ * size first with an acquire, then the data.
+ */
+#include <linux/mm.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "scullmap.h"
+
+/**
+ * struct scullmap_qset - one quantum set
+ * @used:    non-NULL entries in @quantum
+ * @quantum: kernel addresses of the quanta, NULL for a hole
+ */
+struct scullmap_qset {
+	unsigned int used;
+	void *quantum[];
+};
+
+static unsigned int quantum_shift(const struct scullmap_tree *tree)
+{
+	return PAGE_SHIFT + tree->order;
+}
+
+static size_t quantum_bytes(const struct scullmap_tree *tree)
+{
+	return PAGE_SIZE << tree->order;
+}
+
+/**
+ * scullmap_tree_new() - make an empty tree
+ * @backend: the allocator of its quanta
+ * @order:   a quantum is PAGE_SIZE << @order bytes
+ * @qset:    quanta per quantum set
+ *
+ * Return: the tree, or NULL if out of memory.
+ */
+struct scullmap_tree *scullmap_tree_new(const struct scullmap_backend *backend,
+					unsigned int order, unsigned int qset)
+{
+	struct scullmap_tree *tree = kzalloc(sizeof(*tree), GFP_KERNEL);
+
+	if (!tree)
+		return NULL;
+	tree->backend = backend;
+	tree->order = order;
+	tree->qset = qset;
+	xa_init(&tree->qsets);
+	return tree;
+}
+
+/**
+ * scullmap_tree_free() - free a tree and drop its references to its pages
+ * @tree: a tree no reader can reach any more
+ */
+void scullmap_tree_free(struct scullmap_tree *tree)
+{
+	struct scullmap_qset *qs;
+	unsigned long set, slot;
+
+	xa_for_each(&tree->qsets, set, qs) {
+		for (slot = 0; slot < tree->qset; slot++)
+			if (qs->quantum[slot])
+				tree->backend->free(qs->quantum[slot], tree->order);
+		kvfree(qs);
+		cond_resched();
+	}
+	xa_destroy(&tree->qsets);
+	kfree(tree);
+}
+
+/* The quantum set of quantum @qnum, or NULL.  Lockless. */
+static struct scullmap_qset *find_qset(struct scullmap_tree *tree,
+				       unsigned long qnum)
+{
+	return xa_load(&tree->qsets, qnum / tree->qset);
+}
+
+/* The quantum @qnum, or NULL for a hole.  Lockless. */
+static void *find_quantum(struct scullmap_tree *tree, unsigned long qnum)
+{
+	struct scullmap_qset *qs = find_qset(tree, qnum);
+
+	return qs ? smp_load_acquire(&qs->quantum[qnum % tree->qset]) : NULL;
+}
+
+/* The quantum set of quantum @qnum, allocated if missing.  Writers only. */
+static struct scullmap_qset *grow_qset(struct scullmap_tree *tree,
+				       unsigned long qnum)
+{
+	struct scullmap_qset *qs = find_qset(tree, qnum);
+
+	if (qs)
+		return qs;
+	qs = kvzalloc(struct_size(qs, quantum, tree->qset), GFP_KERNEL_ACCOUNT);
+	if (!qs)
+		return NULL;
+	if (xa_err(xa_store(&tree->qsets, qnum / tree->qset, qs, GFP_KERNEL_ACCOUNT))) {
+		kvfree(qs);
+		return NULL;
+	}
+	WRITE_ONCE(tree->nr_qsets, tree->nr_qsets + 1);
+	return qs;
+}
+
+/* The quantum @qnum, allocated (zeroed) if missing.  Writers only. */
+static void *grow_quantum(struct scullmap_tree *tree, unsigned long qnum)
+{
+	struct scullmap_qset *qs = grow_qset(tree, qnum);
+	void **slot;
+
+	if (!qs)
+		return NULL;
+	slot = &qs->quantum[qnum % tree->qset];
+	if (!*slot) {
+		void *quantum = tree->backend->alloc(tree->order);
+
+		if (!quantum)
+			return NULL;
+		/* Readers may find it at once: publish it zeroed, and whole. */
+		smp_store_release(slot, quantum);
+		qs->used++;
+		WRITE_ONCE(tree->nr_quanta, tree->nr_quanta + 1);
+	}
+	return *slot;
+}
+
+/* Bytes from @pos to the end of its quantum, at most @count. */
+static size_t chunk_at(struct scullmap_tree *tree, loff_t pos, size_t count)
+{
+	size_t room = quantum_bytes(tree) - (pos & (quantum_bytes(tree) - 1));
+
+	return min(room, count);
+}
+
+/**
+ * scullmap_tree_read() - copy bytes of a tree to user space
+ * @tree:  the tree, kept alive by the caller's SRCU read lock
+ * @buf:   user buffer
+ * @count: bytes wanted
+ * @pos:   offset of the first
+ *
+ * Copies a quantum at a time, and zeros for holes.  The user buffer may be
+ * a mapping of this very device: its faults take no lock this holds.
+ *
+ * Return: bytes copied (0 at or past the end), or -EFAULT if none could be.
+ */
+ssize_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
+			   size_t count, loff_t pos)
+{
+	loff_t size = smp_load_acquire(&tree->size);
+	size_t done = 0;
+
+	if (pos >= size)
+		return 0;
+	count = min_t(loff_t, count, size - pos);
+
+	while (done < count) {
+		size_t chunk = chunk_at(tree, pos + done, count - done);
+		void *quantum = find_quantum(tree, (pos + done) >> quantum_shift(tree));
+		size_t offset = (pos + done) & (quantum_bytes(tree) - 1);
+		size_t left;
+
+		if (quantum)
+			left = copy_to_user(buf + done, quantum + offset, chunk);
+		else
+			left = clear_user(buf + done, chunk);
+		done += chunk - left;
+		if (left)
+			break;
+		cond_resched();
+	}
+	return done || !count ? done : -EFAULT;
+}
+
+/**
+ * scullmap_tree_write() - copy bytes from user space into a tree
+ * @tree:  the tree; the caller holds the device's lock
+ * @buf:   user buffer
+ * @count: bytes to write; @pos + @count must not pass SCULLMAP_MAX_BYTES
+ * @pos:   offset of the first
+ *
+ * Allocates the quanta (and quantum sets) the range touches, copies a
+ * quantum at a time, and raises the size as the data lands.  A quantum
+ * allocated for a copy that then faults stays, zeroed, like a file's block.
+ *
+ * Return: bytes written, or -ENOMEM / -EFAULT if none could be.
+ */
+ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
+			    size_t count, loff_t pos)
+{
+	ssize_t err = 0;
+	size_t done = 0;
+
+	while (done < count) {
+		size_t chunk = chunk_at(tree, pos + done, count - done);
+		void *quantum = grow_quantum(tree, (pos + done) >> quantum_shift(tree));
+		size_t offset = (pos + done) & (quantum_bytes(tree) - 1);
+		size_t left;
+
+		if (!quantum) {
+			err = -ENOMEM;
+			break;
+		}
+		left = copy_from_user(quantum + offset, buf + done, chunk);
+		done += chunk - left;
+		/* The bytes are in place: now readers may see them. */
+		if (pos + done > tree->size)
+			smp_store_release(&tree->size, pos + done);
+		if (left) {
+			err = -EFAULT;
+			break;
+		}
+		cond_resched();
+	}
+	return done ? done : err;
+}
+
+/**
+ * scullmap_tree_seek() - SEEK_DATA and SEEK_HOLE, a quantum at a time
+ * @tree: the tree, kept alive by the caller's SRCU read lock or lock
+ * @pos:  where to start
+ * @data: true for SEEK_DATA, false for SEEK_HOLE
+ *
+ * Return: the first offset at or after @pos in data (or in a hole, the end
+ * of the device counting as one), or -ENXIO if @pos is not inside the
+ * device or no data follows it.
+ */
+loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data)
+{
+	loff_t size = smp_load_acquire(&tree->size);
+	unsigned int shift = quantum_shift(tree);
+	unsigned long qnum, last, set;
+
+	if (pos < 0 || pos >= size)
+		return -ENXIO;
+	last = (size - 1) >> shift;
+	for (qnum = pos >> shift; qnum <= last; qnum++) {
+		if (!find_qset(tree, qnum)) {
+			if (!data)
+				break;
+			/* Jump over the missing sets to the next one there is. */
+			set = qnum / tree->qset;
+			if (!xa_find_after(&tree->qsets, &set, ULONG_MAX, XA_PRESENT))
+				return -ENXIO;
+			qnum = set * tree->qset;
+			if (qnum > last)
+				return -ENXIO;
+		}
+		if (!!find_quantum(tree, qnum) == data)
+			break;
+		if (qnum % tree->qset == tree->qset - 1)
+			cond_resched();
+	}
+	if (qnum > last)
+		return data ? -ENXIO : size;
+	return max_t(loff_t, pos, (loff_t)qnum << shift);
+}
+
+/**
+ * scullmap_tree_page() - the page that holds device page @pgoff
+ * @tree:  the tree, kept alive by the caller's SRCU read lock
+ * @pgoff: page offset in the device (vmf->pgoff)
+ *
+ * Return: the page, or NULL if @pgoff is in a hole or wholly past the end.
+ * The last, partial page is returned: the bytes after the end read as the
+ * zeros the quantum was allocated with.
+ */
+struct page *scullmap_tree_page(struct scullmap_tree *tree, pgoff_t pgoff)
+{
+	loff_t size = smp_load_acquire(&tree->size);
+	void *quantum;
+
+	/* Compare in pages: pgoff << PAGE_SHIFT could overflow. */
+	if (pgoff >= DIV_ROUND_UP_ULL(size, PAGE_SIZE))
+		return NULL;
+	quantum = find_quantum(tree, pgoff >> tree->order);
+	if (!quantum)
+		return NULL;
+	return tree->backend->page(quantum, pgoff & ((1UL << tree->order) - 1));
+}

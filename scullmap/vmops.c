@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * scullmap - mmap, and the vm_operations_struct that serves its faults.
+ *
+ * mmap maps nothing.  The first touch of each page of the mapping traps
+ * into scullmap_vm_fault(), which finds the page in the device's tree and
+ * installs it in the faulting process's page table with vm_insert_page().
+ * That takes a reference to the page for the page table entry; the mm drops
+ * it when the entry goes (munmap, exit, or scullmap_unmap_all()).  The
+ * driver keeps its own reference, so the page is freed only after both.
+ * Documentation/fault-path.rst tells the whole story.
+ */
+#include <linux/fs.h>
+#include <linux/fs_context.h>
+#include <linux/mm.h>
+#include <linux/mount.h>
+#include <linux/pseudo_fs.h>
+
+#include "compat.h"
+#include "scullmap.h"
+
+/*
+ * Every mapping of a file is linked into the address_space its f_mapping
+ * points to; unmap_mapping_range() walks those links.  Each open of a char
+ * device gets its own file, and may come through a different node, so each
+ * device gets an anonymous inode, from a tiny pseudo filesystem of the
+ * driver's own, whose address_space all its files share (DRM does the
+ * same).  The filesystem has no owner: a module may not pin itself.
+ */
+#define SCULLMAP_FS_MAGIC	0x5c0117a9
+
+static struct vfsmount *scullmap_mnt;
+
+static int scullmap_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, SCULLMAP_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+static struct file_system_type scullmap_fs_type = {
+	.name = "scullmap",
+	.init_fs_context = scullmap_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+/**
+ * scullmap_vmops_init() - mount the pseudo filesystem of the device inodes
+ *
+ * Return: 0 or a negative errno.
+ */
+int scullmap_vmops_init(void)
+{
+	scullmap_mnt = kern_mount(&scullmap_fs_type);
+	return PTR_ERR_OR_ZERO(scullmap_mnt);
+}
+
+/**
+ * scullmap_vmops_exit() - unmount it, once every device inode is put
+ */
+void scullmap_vmops_exit(void)
+{
+	kern_unmount(scullmap_mnt);
+}
+
+/**
+ * scullmap_mapping_new() - make the inode that carries a device's mappings
+ *
+ * Return: the inode (iput() it when the device goes), or an ERR_PTR.
+ */
+struct inode *scullmap_mapping_new(void)
+{
+	return alloc_anon_inode(scullmap_mnt->mnt_sb);
+}
+
+/**
+ * scullmap_unmap_all() - remove every page table entry that maps the device
+ * @dev: the device
+ *
+ * In every process, in shared and private mappings alike (the last argument
+ * also drops copy-on-write copies, as truncating a file does): the next
+ * access faults again, and finds what the tree holds then.
+ */
+void scullmap_unmap_all(struct scullmap_dev *dev)
+{
+	unmap_mapping_range(dev->inode->i_mapping, 0, 0, 1);
+}
+
+/*
+ * open and close keep count of the VMAs, for GET_INFO and nothing else:
+ * correctness never depends on the count.  open is called when a VMA is
+ * copied (fork) or split, not for the first mmap: scullmap_mmap() counts
+ * that one.
+ */
+static void scullmap_vm_open(struct vm_area_struct *vma)
+{
+	struct scullmap_dev *dev = vma->vm_private_data;
+
+	atomic_inc(&dev->mappings);
+}
+
+static void scullmap_vm_close(struct vm_area_struct *vma)
+{
+	struct scullmap_dev *dev = vma->vm_private_data;
+
+	atomic_dec(&dev->mappings);
+}
+
+/*
+ * Install @page at @addr.  -EBUSY means another thread's fault installed it
+ * first: the access can go on all the same.
+ */
+static vm_fault_t scullmap_insert(struct vm_area_struct *vma,
+				  unsigned long addr, struct page *page)
+{
+	int err = vm_insert_page(vma, addr, page);
+
+	if (err && err != -EBUSY)
+		return vmf_error(err);
+	return VM_FAULT_NOPAGE;
+}
+
+/*
+ * The fault handler.  It runs with the mmap lock (or the VMA lock) held for
+ * reading, and may run inside a read() or write() of this same device whose
+ * user buffer is a mapping of it: so it takes no lock that those hold across
+ * their copies.  The SRCU read lock only keeps the tree alive; emptying the
+ * device waits for it (see scullmap_empty() in core.c).
+ *
+ * It installs the page itself rather than returning it in vmf->page, so that
+ * the page table entry exists before the SRCU read lock is dropped: once
+ * emptying has waited for the readers, the unmap it does next finds every
+ * entry a fault on the old tree could have made.
+ *
+ * A hole or a page past the end gets VM_FAULT_SIGBUS.  (Returning
+ * VM_FAULT_NOPAGE without installing a page, as LDD3's scullp did, sends the
+ * task back to the same access, forever.)
+ */
+static vm_fault_t scullmap_vm_fault(struct vm_fault *vmf)
+{
+	struct scullmap_dev *dev = vmf->vma->vm_private_data;
+	struct scullmap_tree *tree;
+	struct page *page;
+	vm_fault_t ret;
+	int idx;
+
+	idx = srcu_read_lock(&dev->srcu);
+	tree = srcu_dereference(dev->tree, &dev->srcu);
+	page = scullmap_tree_page(tree, vmf->pgoff);
+	if (page)
+		ret = scullmap_insert(vmf->vma, vmf->address, page);
+	else
+		ret = VM_FAULT_SIGBUS;
+	srcu_read_unlock(&dev->srcu, idx);
+	return ret;
+}
+
+static const struct vm_operations_struct scullmap_vm_ops = {
+	.open = scullmap_vm_open,
+	.close = scullmap_vm_close,
+	.fault = scullmap_vm_fault,
+};
+
+/**
+ * scullmap_mmap() - the mmap file operation
+ * @filp: an open file of the device
+ * @vma:  the new mapping
+ *
+ * Any page offset and length are accepted, as for a file, but the end of
+ * the mapping must lie within SCULLMAP_MAX_BYTES.  Pages are mapped on
+ * first touch.  The mmap lock is held for writing: this takes no lock.
+ *
+ * Return: 0, or -ENXIO if the range lies beyond the largest device.
+ */
+int scullmap_mmap(struct file *filp, struct vm_area_struct *vma)
+{
+	const unsigned long max_pages = SCULLMAP_MAX_BYTES >> PAGE_SHIFT;
+	struct scullmap_dev *dev = filp->private_data;
+
+	if (vma->vm_pgoff > max_pages || vma_pages(vma) > max_pages - vma->vm_pgoff)
+		return -ENXIO;
+
+	/*
+	 * vm_insert_page() from a fault handler needs VM_MIXEDMAP set now: it
+	 * may not change vm_flags under a read lock.  The entries it makes
+	 * map ordinary, refcounted pages, so copy-on-write, fork and GUP
+	 * treat them as they treat a file's pages.
+	 */
+	vm_flags_set(vma, VM_MIXEDMAP);
+	vma->vm_ops = &scullmap_vm_ops;
+	vma->vm_private_data = dev;
+	scullmap_vm_open(vma);
+	return 0;
+}

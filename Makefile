@@ -7,7 +7,7 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check demo selftests
+.PHONY: all modules clean check demo selftests lint
 
 all: modules
 
@@ -22,6 +22,10 @@ clean:
 # The test programs, static, in build/tests/ beside the script that runs them.
 selftests:
 	tools/rig/run selftests
+
+# checkpatch --strict, W=1 and sparse, all clean or it fails.
+lint:
+	tools/rig/run lint
 
 check:
 	tools/rig/run check

@@ -10,7 +10,7 @@
 #include <linux/mm.h>
 #include <linux/version.h>
 
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+#if KERNEL_VERSION(6, 3, 0) > LINUX_VERSION_CODE
 /* 6.3 made vm_flags read-only and added setters that lock the VMA. */
 static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 {

@@ -159,6 +159,7 @@ static loff_t scullmap_size(struct scullmap_dev *dev)
 	int idx;
 
 	idx = srcu_read_lock(&dev->srcu);
+	/* Pairs with the release in scullmap_tree_write(). */
 	size = smp_load_acquire(&srcu_dereference(dev->tree, &dev->srcu)->size);
 	srcu_read_unlock(&dev->srcu, idx);
 	return size;
@@ -215,6 +216,7 @@ static long scullmap_get_info(struct scullmap_dev *dev, void __user *arg)
 
 	idx = srcu_read_lock(&dev->srcu);
 	tree = srcu_dereference(dev->tree, &dev->srcu);
+	/* Pairs with the release in scullmap_tree_write(). */
 	info.size = smp_load_acquire(&tree->size);
 	info.quanta = READ_ONCE(tree->nr_quanta);
 	info.qsets = READ_ONCE(tree->nr_qsets);

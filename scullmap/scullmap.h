@@ -5,6 +5,7 @@
 #ifndef _SCULLMAP_H
 #define _SCULLMAP_H
 
+#include <linux/bits.h>
 #include <linux/cdev.h>
 #include <linux/device.h>
 #include <linux/mutex.h>
@@ -12,7 +13,7 @@
 #include <linux/xarray.h>
 
 /* No write goes past this size (EFBIG).  Sparse devices take no memory for holes. */
-#define SCULLMAP_MAX_BYTES	(1ULL << 40)
+#define SCULLMAP_MAX_BYTES	BIT_ULL(40)
 
 /**
  * struct scullmap_backend - an allocator that fills quanta
@@ -79,7 +80,7 @@ struct scullmap_tree {
 struct scullmap_dev {
 	struct scullmap_tree __rcu *tree;
 	struct srcu_struct srcu;
-	struct mutex lock;
+	struct mutex lock;	/* writers of @tree; never in the fault path */
 	const struct scullmap_backend *backend;
 	struct inode *inode;
 	atomic_t mappings;

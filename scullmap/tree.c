@@ -97,6 +97,7 @@ static void *find_quantum(struct scullmap_tree *tree, unsigned long qnum)
 {
 	struct scullmap_qset *qs = find_qset(tree, qnum);
 
+	/* Pairs with the release in grow_quantum(): the quantum reads zeroed. */
 	return qs ? smp_load_acquire(&qs->quantum[qnum % tree->qset]) : NULL;
 }
 
@@ -133,7 +134,10 @@ static void *grow_quantum(struct scullmap_tree *tree, unsigned long qnum)
 
 		if (!quantum)
 			return NULL;
-		/* Readers may find it at once: publish it zeroed, and whole. */
+		/*
+		 * Readers may find it at once: the release orders the zeroing
+		 * before the pointer (find_quantum() pairs with it).
+		 */
 		smp_store_release(slot, quantum);
 		qs->used++;
 		WRITE_ONCE(tree->nr_quanta, tree->nr_quanta + 1);
@@ -164,6 +168,7 @@ static size_t chunk_at(struct scullmap_tree *tree, loff_t pos, size_t count)
 ssize_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
 			   size_t count, loff_t pos)
 {
+	/* Pairs with the release in scullmap_tree_write(): data, then size. */
 	loff_t size = smp_load_acquire(&tree->size);
 	size_t done = 0;
 
@@ -220,9 +225,10 @@ ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 		}
 		left = copy_from_user(quantum + offset, buf + done, chunk);
 		done += chunk - left;
-		/* The bytes are in place: now readers may see them. */
-		if (pos + done > tree->size)
+		if (pos + done > tree->size) {
+			/* The bytes are in place: release them to the readers. */
 			smp_store_release(&tree->size, pos + done);
+		}
 		if (left) {
 			err = -EFAULT;
 			break;
@@ -244,6 +250,7 @@ ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
  */
 loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data)
 {
+	/* Pairs with the release in scullmap_tree_write(). */
 	loff_t size = smp_load_acquire(&tree->size);
 	unsigned int shift = quantum_shift(tree);
 	unsigned long qnum, last, set;
@@ -284,6 +291,7 @@ loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data)
  */
 struct page *scullmap_tree_page(struct scullmap_tree *tree, pgoff_t pgoff)
 {
+	/* Pairs with the release in scullmap_tree_write(). */
 	loff_t size = smp_load_acquire(&tree->size);
 	void *quantum;
 

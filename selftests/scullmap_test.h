@@ -94,21 +94,21 @@ static inline void sigbus_handler(int sig)
  * Read the byte at @addr into @value.  Returns 0, or SIGBUS if the access
  * raised it.  Not for use by several threads at once.
  */
-static inline int read_byte(const volatile char *addr, char *value)
+static inline int read_byte(const char *addr, char *value)
 {
 	struct sigaction sa = { .sa_handler = sigbus_handler }, old;
 	int sig;
 
 	sigaction(SIGBUS, &sa, &old);
 	sig = sigsetjmp(sigbus_jmp, 1);
-	if (!sig)
-		*value = *addr;
+	if (!sig)	/* an access the compiler may not drop or move */
+		*value = __atomic_load_n(addr, __ATOMIC_RELAXED);
 	sigaction(SIGBUS, &old, NULL);
 	return sig;
 }
 
 /* Write @value to @addr.  Returns 0, or SIGBUS if the access raised it. */
-static inline int write_byte(volatile char *addr, char value)
+static inline int write_byte(char *addr, char value)
 {
 	struct sigaction sa = { .sa_handler = sigbus_handler }, old;
 	int sig;
@@ -116,7 +116,7 @@ static inline int write_byte(volatile char *addr, char value)
 	sigaction(SIGBUS, &sa, &old);
 	sig = sigsetjmp(sigbus_jmp, 1);
 	if (!sig)
-		*addr = value;
+		__atomic_store_n(addr, value, __ATOMIC_RELAXED);
 	sigaction(SIGBUS, &old, NULL);
 	return sig;
 }

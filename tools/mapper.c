@@ -14,7 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
+#include <stdint.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,12 +25,19 @@
 
 static sigjmp_buf on_sigbus;
 
+/*
+ * Bytes copied so far.  Static, not a local of copy_out(): a local changed
+ * between sigsetjmp() and the siglongjmp() out of the handler would have no
+ * defined value after it.
+ */
+static unsigned long long copied;
+
 static void sigbus_handler(int sig)
 {
 	siglongjmp(on_sigbus, sig);
 }
 
-static int parse_u64(const char *text, uint64_t *value)
+static int parse_size(const char *text, unsigned long long *value)
 {
 	char *end;
 
@@ -43,39 +50,40 @@ static int parse_u64(const char *text, uint64_t *value)
  * Copy @len bytes at @src to standard output, a page at a time, so that a
  * SIGBUS stops the copy at a page boundary.  Returns the bytes written.
  */
-static uint64_t copy_out(const char *src, uint64_t len, long page_size)
+static unsigned long long copy_out(const char *src, unsigned long long len,
+				   long page_size)
 {
 	struct sigaction sa = { .sa_handler = sigbus_handler };
-	volatile uint64_t done = 0;
-	uint64_t chunk;
+	unsigned long long chunk;
 	char buf[65536];
 
+	copied = 0;
 	sigaction(SIGBUS, &sa, NULL);
 	if (sigsetjmp(on_sigbus, 1))
-		return done;
+		return copied;
 
-	while (done < len) {
+	while (copied < len) {
 		/* Up to the next page boundary of the source. */
-		chunk = page_size - ((uintptr_t)(src + done) % page_size);
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy(buf, src + done, chunk);	/* may raise SIGBUS */
+		chunk = page_size - ((uintptr_t)(src + copied) % page_size);
+		if (chunk > len - copied)
+			chunk = len - copied;
+		memcpy(buf, src + copied, chunk);	/* may raise SIGBUS */
 		if (fwrite(buf, 1, chunk, stdout) != chunk)
-			return done;
-		done += chunk;
+			break;
+		copied += chunk;
 	}
-	return done;
+	return copied;
 }
 
 int main(int argc, char **argv)
 {
 	long page_size = sysconf(_SC_PAGESIZE);
-	uint64_t offset, len, start, avail, done;
+	unsigned long long offset, len, start, avail, done;
 	off_t size;
 	char *map;
 	int fd;
 
-	if (argc != 4 || parse_u64(argv[2], &offset) || parse_u64(argv[3], &len)) {
+	if (argc != 4 || parse_size(argv[2], &offset) || parse_size(argv[3], &len)) {
 		fprintf(stderr, "usage: %s FILE OFFSET LENGTH\n", argv[0]);
 		return 2;
 	}
@@ -90,7 +98,7 @@ int main(int argc, char **argv)
 	avail = len;
 	size = lseek(fd, 0, SEEK_END);
 	if (size >= 0)
-		avail = offset >= (uint64_t)size ? 0 :
+		avail = offset >= (unsigned long long)size ? 0 :
 			len < size - offset ? len : size - offset;
 
 	done = 0;
@@ -99,7 +107,7 @@ int main(int argc, char **argv)
 		map = mmap(NULL, offset - start + avail, PROT_READ, MAP_SHARED,
 			   fd, start);
 		if (map == MAP_FAILED) {
-			fprintf(stderr, "mapper: mmap %s at %" PRIu64 ": %s\n",
+			fprintf(stderr, "mapper: mmap %s at %llu: %s\n",
 				argv[1], start, strerror(errno));
 			return 1;
 		}
@@ -112,14 +120,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (done < avail) {
-		fprintf(stderr, "mapper: %s: offset %" PRIu64
-			" is in a hole, no data there (SIGBUS)\n",
+		fprintf(stderr, "mapper: %s: offset %llu is in a hole, no data there (SIGBUS)\n",
 			argv[1], offset + done);
 		return 1;
 	}
 	if (done < len) {
-		fprintf(stderr, "mapper: %s: offset %" PRIu64
-			" is past the end, at %lld bytes\n",
+		fprintf(stderr, "mapper: %s: offset %llu is past the end, at %lld bytes\n",
 			argv[1], offset + done, (long long)size);
 		return 1;
 	}

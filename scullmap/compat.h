@@ -11,7 +11,7 @@
 #include <linux/version.h>
 
 #if KERNEL_VERSION(6, 3, 0) > LINUX_VERSION_CODE
-/* 6.3 made vm_flags read-only and added setters that lock the VMA. */
+/* 6.3 made vm_flags const: changes go through vm_flags_set() and friends. */
 static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 {
 	vma->vm_flags |= flags;

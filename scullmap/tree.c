@@ -194,6 +194,22 @@ ssize_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
 	return done || !count ? done : -EFAULT;
 }
 
+/*
+ * Zero the bytes from the end of the device to @pos, within the last page.
+ * A MAP_SHARED mapping may store there (the page maps, the size does not
+ * cover it); once a write beyond them makes them part of the device, they
+ * must read as zeros, as they do in a file.  Writers only.
+ */
+static void zero_tail(struct scullmap_tree *tree, loff_t pos)
+{
+	loff_t end = min_t(loff_t, pos, round_up(tree->size, PAGE_SIZE));
+	void *quantum = find_quantum(tree, tree->size >> quantum_shift(tree));
+
+	if (quantum && tree->size < end)
+		memset(quantum + (tree->size & (quantum_bytes(tree) - 1)), 0,
+		       end - tree->size);
+}
+
 /**
  * scullmap_tree_write() - copy bytes from user space into a tree
  * @tree:  the tree; the caller holds the device's lock
@@ -213,6 +229,16 @@ ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 	ssize_t err = 0;
 	size_t done = 0;
 
+	/*
+	 * copy_from_user() zero-fills what it could not copy, which would
+	 * wipe device bytes this write never reached.  __copy_from_user()
+	 * leaves them alone, but trusts its caller to have checked the range.
+	 */
+	if (!access_ok(buf, count))
+		return -EFAULT;
+	if (pos > tree->size)
+		zero_tail(tree, pos);
+
 	while (done < count) {
 		size_t chunk = chunk_at(tree, pos + done, count - done);
 		void *quantum = grow_quantum(tree, (pos + done) >> quantum_shift(tree));
@@ -223,7 +249,7 @@ ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 			err = -ENOMEM;
 			break;
 		}
-		left = copy_from_user(quantum + offset, buf + done, chunk);
+		left = __copy_from_user(quantum + offset, buf + done, chunk);
 		done += chunk - left;
 		if (pos + done > tree->size) {
 			/* The bytes are in place: release them to the readers. */

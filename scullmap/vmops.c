@@ -119,10 +119,11 @@ static vm_fault_t scullmap_insert(struct vm_area_struct *vma,
 }
 
 /*
- * The fault handler.  It runs with the mmap lock (or the VMA lock) held for
- * reading, and may run inside a read() or write() of this same device whose
- * user buffer is a mapping of it: so it takes no lock that those hold across
- * their copies.  The SRCU read lock only keeps the tree alive; emptying the
+ * The fault handler.  It runs with the mmap lock held for reading (kernels
+ * that try faults under a per-VMA lock first send those of a VMA without
+ * ->map_pages back to take it), and may run inside a read() or write() of
+ * this same device whose user buffer is a mapping of it: so it takes no
+ * lock that those hold across their copies.  The SRCU read lock only keeps the tree alive; emptying the
  * device waits for it (see scullmap_empty() in core.c).
  *
  * It installs the page itself rather than returning it in vmf->page, so that
@@ -131,8 +132,8 @@ static vm_fault_t scullmap_insert(struct vm_area_struct *vma,
  * entry a fault on the old tree could have made.
  *
  * A hole or a page past the end gets VM_FAULT_SIGBUS.  (Returning
- * VM_FAULT_NOPAGE without installing a page, as LDD3's scullp did, sends the
- * task back to the same access, forever.)
+ * VM_FAULT_NOPAGE without installing a page, as the maintained port of
+ * LDD3's scullp does, sends the task back to the same access, forever.)
  */
 static vm_fault_t scullmap_vm_fault(struct vm_fault *vmf)
 {

@@ -40,4 +40,20 @@ run_test() {
 
 run_test load_test
 
+if ! insmod "$ko"; then
+	echo "not ok - insmod $ko"
+	exit 1
+fi
+# The udev rule in udev/ makes this link on a real machine.
+[ -e /dev/scullmap ] || ln -s scullmap0 /dev/scullmap
+
+run_test rw_test
+run_test mmap_test
+
+if rmmod scullmap; then
+	echo "ok - rmmod scullmap"
+else
+	echo "not ok - rmmod scullmap"
+	rc=1
+fi
 exit $rc

@@ -53,3 +53,21 @@ for dev in /dev/scullmap /dev/scullmapv0; do
 		exit 1
 	fi
 done
+
+# A sparse device: data at 0 and at 1 MiB, a hole between that holds no
+# memory.  read() returns zeros for the hole; mmap raises SIGBUS there,
+# which mapper reports.
+sparse=/dev/scullmap1
+echo
+echo "\$ echo start > $sparse; echo end | dd of=$sparse bs=1 seek=1048576"
+echo start >"$sparse"
+echo end | dd of="$sparse" bs=1 seek=1048576 conv=notrunc 2>/dev/null
+echo "\$ mapper $sparse 0 6"
+mapper "$sparse" 0 6
+echo "\$ mapper $sparse 1048576 4"
+mapper "$sparse" 1048576 4
+echo "\$ mapper $sparse 65536 16"
+if mapper "$sparse" 65536 16; then
+	echo "[FAILED: mapper read a hole]"
+	exit 1
+fi

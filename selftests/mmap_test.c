@@ -1,0 +1,1135 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Mapping scullmap devices: data, holes and the end of the device through
+ * shared and private mappings, emptying a mapped device, fork, munmap and
+ * mremap, I/O between a device and its own mappings, and threads faulting
+ * while others read and write.  Runs with the module loaded.
+ *
+ * Each test runs on four devices: the page allocator with quanta of one and
+ * of four pages, vmalloc with quanta of one and of sixteen pages.  A quantum
+ * set is always four quanta, so a few quanta cross quantum sets.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "scullmap_test.h"
+#include "uapi/scullmap.h"
+
+#define QSET		4	/* quanta per quantum set in every test */
+#define MAX_MAPS	8	/* mappings a test may leave for the teardown */
+#define MSG_LEN		160	/* a message from a child process */
+
+/*
+ * The byte at device offset @off in data written with @seed.  It changes
+ * from page to page (the offset within a page alone would repeat), and
+ * every byte changes with the seed.
+ */
+static unsigned char pat(off_t off, int seed)
+{
+	return (off * 7 + (off >> 12) * 13 + seed * 101) & 0xff;
+}
+
+static void make_pattern(char *buf, size_t len, off_t off, int seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = pat(off + i, seed);
+}
+
+/* pread/pwrite the whole of @len bytes, whatever a call transfers. */
+static ssize_t full_pread(int fd, void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pread(fd, (char *)buf + done, len - done, off + done);
+		if (n < 0)
+			return -1;
+		if (!n)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+static ssize_t full_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pwrite(fd, (const char *)buf + done, len - done, off + done);
+		if (n <= 0)
+			return -1;
+		done += n;
+	}
+	return done;
+}
+
+/* Where memory first differs from what it should hold. */
+struct diff {
+	long at;		/* index of the first wrong byte */
+	int sig;		/* SIGBUS if reading it raised that */
+	unsigned char got;
+	unsigned char want;
+};
+
+/*
+ * Compare @len bytes at @addr, a mapping of device offset @off, with the
+ * pattern of @seed (or with zeros if @seed is -1).  The first byte of every
+ * page is read with read_byte(), so that a page that faults is reported
+ * rather than killing the test.  Returns 1 if all match, else 0 and @d.
+ */
+static int find_diff(const char *addr, size_t len, off_t off, int seed,
+		     struct diff *d)
+{
+	size_t page = getpagesize();
+	size_t i, start, end;
+	char c;
+
+	for (start = 0; start < len; start = end) {
+		end = (((uintptr_t)addr + start) / page + 1) * page -
+		      (uintptr_t)addr;
+		if (end > len)
+			end = len;
+		d->sig = read_byte(addr + start, &c);
+		if (d->sig) {
+			d->at = start;
+			return 0;
+		}
+		for (i = start; i < end; i++) {
+			unsigned char want = seed < 0 ? 0 : pat(off + i, seed);
+
+			if ((unsigned char)addr[i] != want) {
+				d->at = i;
+				d->got = addr[i];
+				d->want = want;
+				return 0;
+			}
+		}
+	}
+	return 1;
+}
+
+static void describe(char *msg, size_t size, const char *what, off_t off,
+		     const struct diff *d)
+{
+	if (d->sig)
+		snprintf(msg, size, "%s: byte %ld (device offset %#llx) raised SIGBUS",
+			 what, d->at, (unsigned long long)off + d->at);
+	else
+		snprintf(msg, size, "%s: byte %ld (device offset %#llx) is %#x, not %#x",
+			 what, d->at, (unsigned long long)off + d->at,
+			 d->got, d->want);
+}
+
+/* Assert that mapping @addr of device offset @off holds seed's pattern. */
+static void check_map(struct __test_metadata *_metadata, const char *addr,
+		      size_t len, off_t off, int seed, const char *what)
+{
+	char msg[MSG_LEN];
+	struct diff d;
+	int ok = find_diff(addr, len, off, seed, &d);
+
+	if (!ok)
+		describe(msg, sizeof(msg), what, off, &d);
+	ASSERT_TRUE(ok) TH_LOG("%s", msg);
+}
+
+/*
+ * Assert that the device holds, at [@off, @off + @len), seed's pattern of
+ * device offset @from (bytes copied there from @from).
+ */
+static void check_dev_as(struct __test_metadata *_metadata, int fd, off_t off,
+			 size_t len, off_t from, int seed, const char *what)
+{
+	unsigned char got = 0;
+	char *buf = malloc(len);
+	ssize_t n;
+	size_t i;
+
+	ASSERT_NE(NULL, buf);
+	n = full_pread(fd, buf, len, off);
+	for (i = 0; n == (ssize_t)len && i < len; i++) {
+		if ((unsigned char)buf[i] != pat(from + i, seed)) {
+			got = buf[i];
+			break;
+		}
+	}
+	free(buf);
+	ASSERT_EQ((ssize_t)len, n)
+		TH_LOG("%s: pread of %zu bytes at %#llx: %s", what, len,
+		       (unsigned long long)off, n < 0 ? strerror(errno) : "short");
+	ASSERT_EQ(len, i)
+		TH_LOG("%s: read() at device offset %#llx gives %#x, not %#x",
+		       what, (unsigned long long)off + i, got,
+		       pat(from + i, seed));
+}
+
+/* Assert that the device holds seed's pattern at [@off, @off + @len). */
+static void check_dev(struct __test_metadata *_metadata, int fd, off_t off,
+		      size_t len, int seed, const char *what)
+{
+	check_dev_as(_metadata, fd, off, len, off, seed, what);
+}
+
+/* Write seed's pattern to the device at [@off, @off + @len). */
+static void fill(struct __test_metadata *_metadata, int fd, off_t off,
+		 size_t len, int seed)
+{
+	char *buf = malloc(len);
+	ssize_t n;
+
+	ASSERT_NE(NULL, buf);
+	make_pattern(buf, len, off, seed);
+	n = full_pwrite(fd, buf, len, off);
+	free(buf);
+	ASSERT_EQ((ssize_t)len, n)
+		TH_LOG("pwrite of %zu bytes at %#llx: %s", len,
+		       (unsigned long long)off, strerror(errno));
+}
+
+/* Assert that reading and writing every page of [@addr, +@len) raise SIGBUS. */
+static void check_sigbus(struct __test_metadata *_metadata, char *addr,
+			 size_t len, const char *what)
+{
+	size_t page = getpagesize(), i;
+	char c;
+
+	for (i = 0; i < len; i += page) {
+		ASSERT_EQ(SIGBUS, read_byte(addr + i, &c))
+			TH_LOG("%s: reading page %zu gave %#x, not SIGBUS",
+			       what, i / page, (unsigned char)c);
+		ASSERT_EQ(SIGBUS, write_byte(addr + i + page - 1, 0x5a))
+			TH_LOG("%s: writing page %zu did not raise SIGBUS",
+			       what, i / page);
+	}
+}
+
+static void get_info(struct __test_metadata *_metadata, int fd,
+		     struct scullmap_info *info)
+{
+	ASSERT_EQ(0, ioctl(fd, SCULLMAP_IOC_GET_INFO, info))
+		TH_LOG("GET_INFO: %s", strerror(errno));
+}
+
+static int mappings(struct __test_metadata *_metadata, int fd)
+{
+	struct scullmap_info info;
+
+	get_info(_metadata, fd, &info);
+	return info.mappings;
+}
+
+/* Whether no page of [@addr, +@len) is mapped: msync fails with ENOMEM there. */
+static int is_unmapped(char *addr, size_t len)
+{
+	size_t page = getpagesize(), i;
+
+	for (i = 0; i < len; i += page)
+		if (msync(addr + i, page, MS_ASYNC) == 0 || errno != ENOMEM)
+			return 0;
+	return 1;
+}
+
+/* The mappings a test made, for the teardown to unmap. */
+struct map_list {
+	char *addr[MAX_MAPS];
+	size_t len[MAX_MAPS];
+};
+
+FIXTURE(map) {
+	int fd;
+	size_t page;
+	size_t quantum;		/* bytes in a quantum */
+	size_t qset;		/* bytes in a quantum set */
+	off_t max_size;
+	struct map_list maps;	/* for the teardown to unmap */
+};
+
+FIXTURE_VARIANT(map) {
+	const char *path;
+	unsigned int backend;
+	unsigned int order;
+};
+
+FIXTURE_VARIANT_ADD(map, pages_order0) {
+	.path = "/dev/scullmap1",
+	.backend = SCULLMAP_BACKEND_PAGES,
+	.order = 0,
+};
+
+FIXTURE_VARIANT_ADD(map, pages_order2) {
+	.path = "/dev/scullmap2",
+	.backend = SCULLMAP_BACKEND_PAGES,
+	.order = 2,
+};
+
+FIXTURE_VARIANT_ADD(map, vmalloc_order0) {
+	.path = "/dev/scullmapv1",
+	.backend = SCULLMAP_BACKEND_VMALLOC,
+	.order = 0,
+};
+
+FIXTURE_VARIANT_ADD(map, vmalloc_order4) {
+	.path = "/dev/scullmapv2",
+	.backend = SCULLMAP_BACKEND_VMALLOC,
+	.order = 4,
+};
+
+FIXTURE_SETUP(map)
+{
+	struct scullmap_geometry geo = { .order = variant->order, .qset = QSET };
+	struct scullmap_info info;
+
+	self->fd = open(variant->path, O_RDWR);
+	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", variant->path, strerror(errno));
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
+		TH_LOG("RESET: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &geo))
+		TH_LOG("SET_GEOMETRY {%u, %u}: %s", geo.order, geo.qset,
+		       strerror(errno));
+	get_info(_metadata, self->fd, &info);
+	ASSERT_EQ(variant->backend, info.backend);
+	ASSERT_EQ(variant->order, info.order);
+	ASSERT_EQ(QSET, (int)info.qset);
+	ASSERT_EQ(0ULL, info.size);
+	ASSERT_EQ(0U, info.mappings) TH_LOG("mappings left by an earlier test");
+	ASSERT_EQ(getpagesize(), (int)info.page_size);
+	self->page = info.page_size;
+	self->quantum = self->page << info.order;
+	self->qset = self->quantum * QSET;
+	self->max_size = info.max_size;
+}
+
+FIXTURE_TEARDOWN(map)
+{
+	int i;
+
+	for (i = 0; i < MAX_MAPS; i++)
+		if (self->maps.len[i])
+			munmap(self->maps.addr[i], self->maps.len[i]);
+	if (self->fd < 0)
+		self->fd = open(variant->path, O_RDWR);
+	EXPECT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
+		TH_LOG("RESET: %s", strerror(errno));
+	close(self->fd);
+}
+
+/* mmap [@off, @off + @len) of @fd, and list it in @maps for the teardown. */
+static char *map_fd(struct __test_metadata *_metadata, struct map_list *maps,
+		    int fd, off_t off, size_t len, int flags)
+{
+	char *addr;
+	int i;
+
+	for (i = 0; i < MAX_MAPS && maps->len[i]; i++)
+		;
+	ASSERT_GT(MAX_MAPS, i) TH_LOG("too many mappings for the teardown");
+	addr = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, off);
+	ASSERT_NE(MAP_FAILED, addr)
+		TH_LOG("mmap of %zu bytes at %#llx (%s): %s", len,
+		       (unsigned long long)off,
+		       flags & MAP_SHARED ? "shared" : "private", strerror(errno));
+	maps->addr[i] = addr;
+	maps->len[i] = len;
+	return addr;
+}
+
+/* The mapping at @addr moved to @to (@len bytes), or went if @to is NULL. */
+static void moved_map(struct map_list *maps, char *addr, char *to, size_t len)
+{
+	int i;
+
+	for (i = 0; i < MAX_MAPS; i++) {
+		if (maps->len[i] && maps->addr[i] == addr) {
+			maps->addr[i] = to;
+			maps->len[i] = to ? len : 0;
+		}
+	}
+}
+
+/* The whole device, three quantum sets and a quantum, mapped and compared. */
+TEST_F(map, whole_device)
+{
+	size_t len = 3 * self->qset + self->quantum;
+	struct scullmap_info info;
+	char *m, *p;
+
+	fill(_metadata, self->fd, 0, len, 1);
+	get_info(_metadata, self->fd, &info);
+	ASSERT_EQ(len, info.size);
+	ASSERT_EQ(3ULL * QSET + 1, info.quanta);
+
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	ASSERT_EQ(1, mappings(_metadata, self->fd));
+	check_map(_metadata, m, len, 0, 1, "shared mapping");
+
+	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
+	ASSERT_EQ(2, mappings(_metadata, self->fd));
+	check_map(_metadata, p, len, 0, 1, "private mapping");
+
+	/* Mapping must not change the device. */
+	get_info(_metadata, self->fd, &info);
+	ASSERT_EQ(len, info.size);
+	ASSERT_EQ(3ULL * QSET + 1, info.quanta);
+	check_dev(_metadata, self->fd, 0, len, 1, "after mapping");
+}
+
+/* Mappings of parts of the device see the data at their own offset. */
+TEST_F(map, sections)
+{
+	size_t page = self->page, q = self->quantum, qs = self->qset;
+	size_t len = 2 * qs + q;
+	struct {
+		const char *what;
+		off_t off;
+		size_t len;
+	} sec[] = {
+		{ "a page inside a quantum", q + page, 2 * page },
+		{ "the last page of a quantum", q - page, page },
+		{ "across two quanta", q - page, 2 * page },
+		{ "across two quanta, whole ones", q, 2 * q },
+		{ "across two quantum sets", qs - page, 2 * page },
+		{ "across three quantum sets", qs - page, qs + 2 * page },
+		{ "the last quantum", 2 * qs, q },
+	};
+	unsigned int i;
+	size_t j;
+	char *m;
+
+	fill(_metadata, self->fd, 0, len, 1);
+	for (i = 0; i < ARRAY_SIZE(sec); i++) {
+		m = map_fd(_metadata, &self->maps, self->fd, sec[i].off, sec[i].len, MAP_SHARED);
+		/* Last page first: the order of faults must not matter. */
+		for (j = sec[i].len; j > 0; j -= page)
+			check_map(_metadata, m + j - page, page,
+				  sec[i].off + j - page, 1, sec[i].what);
+		check_map(_metadata, m, sec[i].len, sec[i].off, 1, sec[i].what);
+		ASSERT_EQ(0, munmap(m, sec[i].len));
+		moved_map(&self->maps, m, NULL, 0);
+	}
+	ASSERT_EQ(0, mappings(_metadata, self->fd));
+}
+
+/*
+ * A sparse device: quanta 0, 1 and 3 of quantum set 0, none of set 1, and
+ * quantum 0 of set 2 hold data.  The holes fault with SIGBUS and stay holes.
+ */
+TEST_F(map, sparse)
+{
+	size_t q = self->quantum, qs = self->qset;
+	size_t len = 2 * qs + q;
+	struct scullmap_info info;
+	char *m, *p;
+	char zero[64];
+
+	fill(_metadata, self->fd, 0, 2 * q, 1);
+	fill(_metadata, self->fd, 3 * q, q, 1);
+	fill(_metadata, self->fd, 2 * qs, q, 1);
+	get_info(_metadata, self->fd, &info);
+	ASSERT_EQ(len, info.size);
+	ASSERT_EQ(4ULL, info.quanta);
+	/* The holes are holes: read() gives zeros. */
+	memset(zero, 0xff, sizeof(zero));
+	ASSERT_EQ((ssize_t)sizeof(zero), full_pread(self->fd, zero, sizeof(zero), 2 * q));
+	ASSERT_EQ(0, zero[0] | zero[sizeof(zero) - 1]);
+
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
+
+	check_map(_metadata, m, 2 * q, 0, 1, "data before the hole");
+	check_sigbus(_metadata, m + 2 * q, q, "hole of a quantum");
+	check_map(_metadata, m + 3 * q, q, 3 * q, 1, "data after the hole");
+	check_sigbus(_metadata, m + qs, qs, "hole of a quantum set");
+	check_map(_metadata, m + 2 * qs, q, 2 * qs, 1,
+		  "data after the missing quantum set");
+
+	check_sigbus(_metadata, p + 2 * q, q, "private, hole of a quantum");
+	check_sigbus(_metadata, p + qs, qs, "private, hole of a quantum set");
+	check_map(_metadata, p, 2 * q, 0, 1, "private, data before the hole");
+	check_map(_metadata, p + 3 * q, q, 3 * q, 1,
+		  "private, data after the hole");
+	check_map(_metadata, p + 2 * qs, q, 2 * qs, 1,
+		  "private, data after the missing quantum set");
+
+	/* Faulting a hole must not fill it. */
+	get_info(_metadata, self->fd, &info);
+	ASSERT_EQ(4ULL, info.quanta) TH_LOG("a fault in a hole allocated memory");
+	ASSERT_EQ(len, info.size);
+}
+
+/*
+ * The end of the device: the last partial page maps data then zeros, the
+ * pages after it fault, and data appended later shows in the same mapping.
+ */
+TEST_F(map, past_the_end)
+{
+	size_t page = self->page, q = self->quantum;
+	size_t size = q + page + 100;		/* ends inside a page */
+	size_t last = q + page;			/* the partial page */
+	size_t size2 = q + 2 * page + q + page / 2;	/* after appending */
+	size_t len = size2 - size2 % page + 2 * page;
+	char *m, *p;
+
+	fill(_metadata, self->fd, 0, size, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
+
+	check_map(_metadata, m, size, 0, 1, "data up to the end");
+	check_map(_metadata, m + size, page - 100, size, -1,
+		  "the rest of the last page (should be zeros)");
+	check_sigbus(_metadata, m + last + page, len - last - page,
+		     "pages past the end");
+	check_map(_metadata, p, size, 0, 1, "private, data up to the end");
+	check_map(_metadata, p + size, page - 100, size, -1,
+		  "private, the rest of the last page (should be zeros)");
+	check_sigbus(_metadata, p + last + page, page,
+		     "private, the page past the end");
+
+	/* Append, into a new quantum; the mapping follows. */
+	fill(_metadata, self->fd, size, size2 - size, 1);
+	check_map(_metadata, m, size2, 0, 1, "after appending");
+	check_map(_metadata, m + size2, page - size2 % page, size2, -1,
+		  "the rest of the new last page (should be zeros)");
+	check_sigbus(_metadata, m + len - page, page, "the page past the new end");
+	check_map(_metadata, p + last, size2 - last, last, 1,
+		  "private, after appending");
+}
+
+/*
+ * Stores through a shared mapping past the end, in the last page, are not
+ * data: once a write further on grows the device past them, they read as
+ * zeros, as they do in a file.
+ */
+TEST_F(map, store_past_end_not_data)
+{
+	size_t page = self->page, end = page / 2;
+	unsigned char buf[64];
+	char *m, c;
+	size_t i;
+
+	fill(_metadata, self->fd, 0, end, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, page, MAP_SHARED);
+	ASSERT_EQ(0, write_byte(m + end + 10, 0x7e))
+		TH_LOG("the last page maps whole, its tail too");
+
+	/* A write two pages on: the old tail is now inside the device. */
+	fill(_metadata, self->fd, 2 * page, 16, 2);
+	ASSERT_EQ((ssize_t)sizeof(buf), pread(self->fd, buf, sizeof(buf), end));
+	for (i = 0; i < sizeof(buf) && !buf[i]; i++)
+		;
+	ASSERT_EQ(sizeof(buf), i)
+		TH_LOG("byte %zu after the old end reads %#x: a store past the end became data",
+		       i, buf[i]);
+	ASSERT_EQ(0, read_byte(m + end + 10, &c));
+	ASSERT_EQ(0, c) TH_LOG("the mapping still shows the store past the old end");
+	check_map(_metadata, m, end, 0, 1, "the data before the old end");
+}
+
+/* MAP_SHARED stores are the device's bytes: read() and write() see them. */
+TEST_F(map, shared_coherent)
+{
+	size_t page = self->page, q = self->quantum;
+	size_t len = 2 * q + 2 * page;
+	char *m, *m2;
+	char buf[16];
+
+	fill(_metadata, self->fd, 0, len, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	m2 = map_fd(_metadata, &self->maps, self->fd, q, len - q, MAP_SHARED);
+	check_map(_metadata, m, len, 0, 1, "before the stores");
+
+	/* Stores into the mapping, read back with read(). */
+	make_pattern(m + 10, 16, 10, 2);
+	make_pattern(m + q + page + 3, 16, q + page + 3, 2);
+	ASSERT_EQ(16, full_pread(self->fd, buf, 16, 10));
+	ASSERT_EQ(0, memcmp(buf, m + 10, 16))
+		TH_LOG("read() does not see a store into the mapping");
+	ASSERT_EQ(16, full_pread(self->fd, buf, 16, q + page + 3));
+	ASSERT_EQ(0, memcmp(buf, m + q + page + 3, 16))
+		TH_LOG("read() does not see a store into the mapping");
+	check_map(_metadata, m2 + page + 3, 16, q + page + 3, 2,
+		  "another mapping, after a store into the first");
+
+	/* write() seen by the mapping, already faulted in, at once. */
+	fill(_metadata, self->fd, 0, len, 3);
+	check_map(_metadata, m, len, 0, 3, "after write()");
+	check_map(_metadata, m2, len - q, q, 3, "another mapping, after write()");
+
+	/* A whole page stored through the mapping. */
+	make_pattern(m + q, page, q, 4);
+	check_dev(_metadata, self->fd, q, page, 4, "a page stored through the mapping");
+	check_dev(_metadata, self->fd, q + page, len - q - page, 3,
+		  "the page after the stored one");
+}
+
+/* MAP_PRIVATE stores are copy-on-write: never in the device. */
+TEST_F(map, private_cow)
+{
+	size_t page = self->page, q = self->quantum;
+	size_t len = 2 * q + 2 * page;
+	size_t w1 = 0;			/* read, then stored to */
+	size_t r = page;		/* only read */
+	size_t w2 = q + page;		/* stored to, never read before */
+	size_t rest = q + 2 * page;	/* never touched, to the end */
+	char *p, *m;
+	char c;
+
+	fill(_metadata, self->fd, 0, len, 1);
+	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+
+	ASSERT_EQ(0, read_byte(p + w1, &c));
+	ASSERT_EQ(pat(w1, 1), (unsigned char)c);
+	ASSERT_EQ(0, read_byte(p + r, &c));
+	ASSERT_EQ(pat(r, 1), (unsigned char)c);
+	make_pattern(p + w1 + 5, 20, w1 + 5, 2);
+	ASSERT_EQ(0, write_byte(p + w2 + 7, pat(w2 + 7, 2)));
+	check_map(_metadata, p + w1 + 5, 20, w1 + 5, 2,
+		  "private store after a read");
+	check_map(_metadata, p + w2 + 7, 1, w2 + 7, 2,
+		  "private store, no read before");
+
+	check_dev(_metadata, self->fd, 0, len, 1, "device after private stores");
+	check_map(_metadata, m, len, 0, 1, "shared mapping after private stores");
+
+	/* The pages not stored to still track the device. */
+	fill(_metadata, self->fd, 0, len, 3);
+	check_map(_metadata, p + w1 + 5, 20, w1 + 5, 2,
+		  "private copy after write()");
+	check_map(_metadata, p + w2 + 7, 1, w2 + 7, 2,
+		  "private copy after write()");
+	check_map(_metadata, p + r, page, r, 3,
+		  "private page read before write(), never stored to");
+	check_map(_metadata, p + rest, len - rest, rest, 3,
+		  "private pages never touched before write()");
+	check_map(_metadata, m, len, 0, 3, "shared mapping after write()");
+}
+
+/* A child sees the data, its shared stores reach the parent, and its VMAs count. */
+TEST_F(map, fork)
+{
+	size_t page = self->page;
+	size_t len = 2 * self->qset;
+	int up[2], down[2], status;
+	char msg[MSG_LEN];
+	char *m, *p, c;
+	struct diff d;
+	pid_t pid;
+
+	fill(_metadata, self->fd, 0, len, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
+	/* Leave the last page unfaulted in the parent. */
+	check_map(_metadata, m, len - page, 0, 1, "parent, before fork");
+	check_map(_metadata, p, page, 0, 1, "parent private, before fork");
+	ASSERT_EQ(2, mappings(_metadata, self->fd));
+	ASSERT_EQ(0, pipe(up));
+	ASSERT_EQ(0, pipe(down));
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* No ASSERT here: the parent reports what the child says. */
+		close(up[0]);
+		close(down[1]);
+		msg[0] = '\0';
+		if (!find_diff(m, len, 0, 1, &d)) {
+			describe(msg, sizeof(msg), "child, shared", 0, &d);
+		} else if (!find_diff(p, len, 0, 1, &d)) {
+			describe(msg, sizeof(msg), "child, private", 0, &d);
+		} else {
+			make_pattern(m + page, page, page, 2);
+			make_pattern(m + len - page, page, len - page, 2);
+			p[0] = ~pat(0, 1);
+		}
+		if (write(up[1], msg, sizeof(msg)) != sizeof(msg))
+			_exit(2);
+		/* Live, with the mappings, until the parent closes the pipe. */
+		while (read(down[0], &c, 1) > 0)
+			;
+		_exit(msg[0] ? 1 : 0);
+	}
+	close(up[1]);
+	close(down[0]);
+	ASSERT_EQ((ssize_t)sizeof(msg), read(up[0], msg, sizeof(msg)))
+		TH_LOG("the child died before it reported");
+	EXPECT_EQ('\0', msg[0]) TH_LOG("%s", msg);
+	EXPECT_EQ(4, mappings(_metadata, self->fd))
+		TH_LOG("the child's copies of the two mappings are not counted");
+	close(down[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("child status %#x", status);
+	ASSERT_EQ(2, mappings(_metadata, self->fd))
+		TH_LOG("the child's mappings are still counted after it exited");
+
+	check_map(_metadata, m, page, 0, 1, "parent, page 0");
+	check_map(_metadata, m + page, page, page, 2,
+		  "parent, a page the child stored to");
+	check_map(_metadata, m + 2 * page, len - 3 * page, 2 * page, 1,
+		  "parent, pages the child left alone");
+	check_map(_metadata, m + len - page, page, len - page, 2,
+		  "parent, a page the child stored to, not faulted in before");
+	check_dev(_metadata, self->fd, page, page, 2, "the child's store");
+	check_map(_metadata, p, 1, 0, 1, "parent private, after the child's private store");
+	check_map(_metadata, p + page, page, page, 2,
+		  "parent private, a page the child stored to (shared)");
+	close(up[0]);
+}
+
+/* munmap of the middle of a mapping leaves two working pieces. */
+TEST_F(map, partial_munmap)
+{
+	size_t q = self->quantum, qs = self->qset;
+	size_t len = qs + 2 * q;
+	char *m;
+
+	fill(_metadata, self->fd, 0, len, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	check_map(_metadata, m, q, 0, 1, "before munmap");
+	ASSERT_EQ(1, mappings(_metadata, self->fd));
+
+	/* Punch out [q, qs + q): the rest of quantum set 0 and quantum 4. */
+	ASSERT_EQ(0, munmap(m + q, qs));
+	ASSERT_EQ(2, mappings(_metadata, self->fd))
+		TH_LOG("a mapping split in two should count as two");
+	ASSERT_TRUE(is_unmapped(m + q, qs)) TH_LOG("the hole is still mapped");
+	check_map(_metadata, m, q, 0, 1, "the piece before the hole");
+	check_map(_metadata, m + qs + q, q, qs + q, 1, "the piece after the hole");
+
+	ASSERT_EQ(0, munmap(m, q));
+	ASSERT_EQ(1, mappings(_metadata, self->fd));
+	check_map(_metadata, m + qs + q, q, qs + q, 1,
+		  "the piece after the hole, alone");
+	make_pattern(m + qs + q, 8, qs + q, 2);
+	check_dev(_metadata, self->fd, qs + q, 8, 2, "a store into the last piece");
+
+	ASSERT_EQ(0, munmap(m + qs + q, q));
+	moved_map(&self->maps, m, NULL, 0);
+	ASSERT_EQ(0, mappings(_metadata, self->fd));
+}
+
+/* mremap to a fixed address: the data moves with the mapping. */
+TEST_F(map, mremap_move)
+{
+	size_t page = self->page, q = self->quantum;
+	size_t len = 2 * q + page;
+	char *m, *to, *got;
+
+	fill(_metadata, self->fd, 0, len, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	check_map(_metadata, m, q, 0, 1, "before mremap");	/* half faulted */
+
+	/* Reserve the target so that nothing else is there. */
+	to = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, to);
+	got = mremap(m, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+	if (got == MAP_FAILED)
+		munmap(to, len);
+	ASSERT_EQ(to, got) TH_LOG("mremap: %s", strerror(errno));
+	moved_map(&self->maps, m, to, len);
+
+	ASSERT_TRUE(is_unmapped(m, len)) TH_LOG("the old address is still mapped");
+	ASSERT_EQ(1, mappings(_metadata, self->fd));
+	check_map(_metadata, to, len, 0, 1, "after mremap");
+	make_pattern(to + q + 1, 8, q + 1, 2);
+	check_dev(_metadata, self->fd, q + 1, 8, 2, "a store into the moved mapping");
+}
+
+/* mremap growing a mapping past the end: the new pages fault. */
+TEST_F(map, mremap_grow)
+{
+	size_t page = self->page, q = self->quantum;
+	size_t size = q + page + 50;
+	size_t len = size - size % page + page;	/* the mapping covers the end */
+	size_t len2 = len + 3 * page;
+	char *m, *got;
+
+	fill(_metadata, self->fd, 0, size, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	check_map(_metadata, m, size, 0, 1, "before mremap");
+
+	got = mremap(m, len, len2, MREMAP_MAYMOVE);
+	if (got == MAP_FAILED) {
+		/* Refusing to grow is fine; breaking the mapping is not. */
+		TH_LOG("mremap growing the mapping: %s (refused)", strerror(errno));
+		check_map(_metadata, m, size, 0, 1, "after a refused mremap");
+		return;
+	}
+	moved_map(&self->maps, m, got, len2);
+	ASSERT_EQ(1, mappings(_metadata, self->fd));
+	check_map(_metadata, got, size, 0, 1, "the old part, after mremap");
+	check_map(_metadata, got + size, len - size, size, -1,
+		  "the rest of the last page, after mremap (should be zeros)");
+	check_sigbus(_metadata, got + len, len2 - len, "the new pages, past the end");
+
+	/* Data written there later shows in the grown mapping. */
+	fill(_metadata, self->fd, size, len + page - size, 1);
+	check_map(_metadata, got, len + page, 0, 1, "the new page, after a write()");
+	check_sigbus(_metadata, got + len + page, len2 - len - page,
+		     "the new pages still past the end");
+}
+
+/*
+ * read() from the device into one of its own mappings, and write() to it
+ * from one: the copy faults pages of the device while the driver is inside
+ * read() or write().  Nothing may deadlock, and the bytes must be right.
+ */
+TEST_F(map, io_through_own_mapping)
+{
+	size_t q = self->quantum, qs = self->qset;
+	size_t len = 2 * q;	/* crosses a quantum boundary */
+	size_t a = 0, b = qs, c = 2 * qs, d = 3 * qs;
+	char *m, *p;
+
+	fill(_metadata, self->fd, a, len, 1);
+	fill(_metadata, self->fd, b, len, 2);
+	fill(_metadata, self->fd, c, len, 3);
+	/* Both cover region d too, which holds no data yet. */
+	m = map_fd(_metadata, &self->maps, self->fd, 0, d + len, MAP_SHARED);
+	p = map_fd(_metadata, &self->maps, self->fd, 0, d + len, MAP_PRIVATE);
+
+	/* Device region a into the unfaulted shared mapping of region b. */
+	ASSERT_EQ((ssize_t)len, full_pread(self->fd, m + b, len, a))
+		TH_LOG("read() into a shared mapping of the device: %s",
+		       strerror(errno));
+	check_map(_metadata, m + b, len, a, 1, "shared mapping read() into");
+	check_dev_as(_metadata, self->fd, b, len, a, 1,
+		     "device region read() into through its mapping");
+	check_map(_metadata, m + a, len, a, 1, "the region read from");
+
+	/* From the unfaulted shared mapping of region c to region d, new. */
+	ASSERT_EQ((ssize_t)len, full_pwrite(self->fd, m + c, len, d))
+		TH_LOG("write() from a shared mapping of the device: %s",
+		       strerror(errno));
+	check_dev_as(_metadata, self->fd, d, len, c, 3,
+		     "device region written from a shared mapping");
+	check_map(_metadata, m + d, len, c, 3,
+		  "the shared mapping of the region written");
+
+	/* Device region c into the unfaulted private mapping of region a. */
+	ASSERT_EQ((ssize_t)len, full_pread(self->fd, p + a, len, c))
+		TH_LOG("read() into a private mapping of the device: %s",
+		       strerror(errno));
+	check_map(_metadata, p + a, len, c, 3, "private mapping read() into");
+	check_dev(_metadata, self->fd, a, len, 1,
+		  "device under a private mapping read() into");
+	check_map(_metadata, m + a, len, a, 1,
+		  "shared mapping of a region read() into privately");
+
+	/* From the unfaulted private mapping of region d over region a. */
+	ASSERT_EQ((ssize_t)len, full_pwrite(self->fd, p + d, len, a))
+		TH_LOG("write() from a private mapping of the device: %s",
+		       strerror(errno));
+	check_dev_as(_metadata, self->fd, a, len, c, 3,
+		     "device region written from a private mapping");
+	check_map(_metadata, m + a, len, c, 3,
+		  "the shared mapping of the region written");
+}
+
+/*
+ * Empty the device while it is mapped (@reset: with RESET, else with an
+ * open(O_TRUNC)): every page of every mapping faults, private copies too,
+ * and new data written afterwards shows in the same mappings.
+ */
+static void empty_while_mapped(struct __test_metadata *_metadata,
+			       struct map_list *maps, int dev_fd,
+			       const char *path, int reset)
+{
+	struct scullmap_info info;
+	size_t page, q, len;
+	char *m, *p;
+	int fd;
+
+	get_info(_metadata, dev_fd, &info);
+	page = info.page_size;
+	q = page << info.order;
+	len = q * info.qset + q + page;
+
+	fill(_metadata, dev_fd, 0, len, 1);
+	m = map_fd(_metadata, maps, dev_fd, 0, len, MAP_SHARED);
+	/* The private mapping through another file, closed at once. */
+	fd = open(path, O_RDWR);
+	ASSERT_LE(0, fd);
+	p = map_fd(_metadata, maps, fd, 0, len, MAP_PRIVATE);
+	close(fd);
+
+	check_map(_metadata, m, len, 0, 1, "shared, before emptying");
+	check_map(_metadata, p, page, 0, 1, "private, before emptying");
+	make_pattern(p + q, 16, q, 2);	/* a copy-on-write page */
+	check_map(_metadata, p + q, 16, q, 2, "private store");
+
+	if (reset) {
+		ASSERT_EQ(0, ioctl(dev_fd, SCULLMAP_IOC_RESET))
+			TH_LOG("RESET: %s", strerror(errno));
+	} else {
+		fd = open(path, O_WRONLY | O_TRUNC);
+		ASSERT_LE(0, fd) TH_LOG("O_TRUNC: %s", strerror(errno));
+		close(fd);
+	}
+	get_info(_metadata, dev_fd, &info);
+	ASSERT_EQ(0ULL, info.size);
+	ASSERT_EQ(0ULL, info.quanta);
+	ASSERT_EQ(2U, info.mappings) TH_LOG("emptying must not drop mappings");
+
+	check_sigbus(_metadata, m, len, "shared, after emptying");
+	check_sigbus(_metadata, p + q, page, "private copy-on-write page, after emptying");
+	check_sigbus(_metadata, p, len, "private, after emptying");
+
+	/* Written again: the same mappings show the new data. */
+	fill(_metadata, dev_fd, 0, len, 3);
+	check_map(_metadata, m, len, 0, 3, "shared, after writing again");
+	check_map(_metadata, p, len, 0, 3, "private, after writing again");
+}
+
+TEST_F(map, empty_with_o_trunc)
+{
+	empty_while_mapped(_metadata, &self->maps, self->fd, variant->path, 0);
+}
+
+TEST_F(map, empty_with_reset)
+{
+	empty_while_mapped(_metadata, &self->maps, self->fd, variant->path, 1);
+}
+
+/* Threads faulting a mapping while others read() and write() the device. */
+#define FAULTERS	4
+#define READERS		2
+#define WRITERS		2
+#define WORKERS		(FAULTERS + READERS + WRITERS)
+#define ROUNDS		8
+
+struct worker {
+	pthread_t thread;
+	pthread_barrier_t *start;
+	int fd;
+	char *map;		/* the mapping of the whole device */
+	off_t off;		/* this thread's region */
+	size_t len;
+	char *buf;		/* len bytes */
+	char *want;		/* len bytes */
+	void *(*fn)(struct worker *w);
+	char err[MSG_LEN];	/* empty if all went well */
+};
+
+/* Compare w->len bytes at @got with seed's pattern; 0 if they match. */
+static int worker_check(struct worker *w, const char *got, int seed,
+			const char *what, int round)
+{
+	size_t i;
+
+	make_pattern(w->want, w->len, w->off, seed);
+	if (!memcmp(got, w->want, w->len))
+		return 0;
+	for (i = 0; got[i] == w->want[i]; i++)
+		;
+	snprintf(w->err, sizeof(w->err),
+		 "%s, round %d: device offset %#llx is %#x, not %#x", what,
+		 round, (unsigned long long)w->off + i, (unsigned char)got[i],
+		 (unsigned char)w->want[i]);
+	return -1;
+}
+
+/*
+ * Each round: check the region through the mapping, store the next round's
+ * data through it, check that read() sees it, and drop the pages.
+ */
+static void *faulter(struct worker *w)
+{
+	char *region = w->map + w->off;
+	int r;
+
+	for (r = 0; r < ROUNDS; r++) {
+		if (worker_check(w, region, 1 + r, "faulting thread, mapping", r))
+			break;
+		make_pattern(region, w->len, w->off, 2 + r);
+		if (full_pread(w->fd, w->buf, w->len, w->off) != (ssize_t)w->len) {
+			snprintf(w->err, sizeof(w->err), "faulting thread: pread: %s",
+				 strerror(errno));
+			break;
+		}
+		if (worker_check(w, w->buf, 2 + r, "faulting thread, read()", r))
+			break;
+		madvise(region, w->len, MADV_DONTNEED);
+	}
+	return NULL;
+}
+
+/*
+ * The reading threads share their regions, never written: each round they
+ * check them with read() and through the mapping, and drop the pages, so
+ * that they fault the same pages at the same time.
+ */
+static void *reader(struct worker *w)
+{
+	int r;
+
+	for (r = 0; r < ROUNDS; r++) {
+		if (full_pread(w->fd, w->buf, w->len, w->off) != (ssize_t)w->len) {
+			snprintf(w->err, sizeof(w->err), "reading thread: pread: %s",
+				 strerror(errno));
+			break;
+		}
+		if (worker_check(w, w->buf, 1, "reading thread, read()", r))
+			break;
+		if (worker_check(w, w->map + w->off, 1, "reading thread, mapping", r))
+			break;
+		madvise(w->map + w->off, w->len, MADV_DONTNEED);
+	}
+	return NULL;
+}
+
+/* Writes its region (beyond the end at first) each round, and reads it back. */
+static void *writer(struct worker *w)
+{
+	int r;
+
+	for (r = 0; r < ROUNDS; r++) {
+		make_pattern(w->buf, w->len, w->off, 10 + r);
+		if (full_pwrite(w->fd, w->buf, w->len, w->off) != (ssize_t)w->len) {
+			snprintf(w->err, sizeof(w->err), "writing thread: pwrite: %s",
+				 strerror(errno));
+			break;
+		}
+		memset(w->buf, 0, w->len);
+		if (full_pread(w->fd, w->buf, w->len, w->off) != (ssize_t)w->len) {
+			snprintf(w->err, sizeof(w->err), "writing thread: pread: %s",
+				 strerror(errno));
+			break;
+		}
+		if (worker_check(w, w->buf, 10 + r, "writing thread, read()", r))
+			break;
+	}
+	return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_barrier_wait(w->start);
+	return w->fn(w);
+}
+
+TEST_F(map, threads)
+{
+	size_t region = self->quantum > 16 * self->page ?
+			self->quantum : 16 * self->page;
+	size_t len = WORKERS * region;
+	struct worker w[WORKERS];
+	pthread_barrier_t start;
+	char name[32];
+	char *m;
+	int i;
+
+	/*
+	 * Regions in order: one per faulting thread, those the reading threads
+	 * share, one per writing thread.  The writers' hold no data yet.
+	 */
+	fill(_metadata, self->fd, 0, (FAULTERS + READERS) * region, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	ASSERT_EQ(0, pthread_barrier_init(&start, NULL, WORKERS));
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < WORKERS; i++) {
+		w[i].start = &start;
+		w[i].fd = self->fd;
+		w[i].map = m;
+		w[i].off = i * region;
+		w[i].len = region;
+		if (i >= FAULTERS && i < FAULTERS + READERS) {
+			w[i].off = FAULTERS * region;
+			w[i].len = READERS * region;
+		}
+		w[i].buf = malloc(w[i].len);
+		w[i].want = malloc(w[i].len);
+		ASSERT_TRUE(w[i].buf && w[i].want);
+		w[i].fn = i < FAULTERS ? faulter :
+			  i < FAULTERS + READERS ? reader : writer;
+	}
+	for (i = 0; i < WORKERS; i++)
+		ASSERT_EQ(0, pthread_create(&w[i].thread, NULL, worker_main, &w[i]));
+	for (i = 0; i < WORKERS; i++)
+		ASSERT_EQ(0, pthread_join(w[i].thread, NULL));
+	for (i = 0; i < WORKERS; i++)
+		EXPECT_EQ('\0', w[i].err[0]) TH_LOG("thread %d: %s", i, w[i].err);
+
+	/* Everything, through the mapping and read(). */
+	for (i = 0; i < WORKERS; i++) {
+		int seed = i < FAULTERS ? 1 + ROUNDS :
+			   i < FAULTERS + READERS ? 1 : 10 + ROUNDS - 1;
+
+		snprintf(name, sizeof(name), "region %d, at the end", i);
+		check_map(_metadata, m + i * region, region, i * region, seed, name);
+		check_dev(_metadata, self->fd, i * region, region, seed, name);
+		free(w[i].buf);
+		free(w[i].want);
+	}
+	pthread_barrier_destroy(&start);
+}
+
+/* mmap refuses unaligned offsets and ranges that end past max_size. */
+TEST_F(map, mmap_errors)
+{
+	size_t page = self->page;
+	off_t max = self->max_size;
+	char *m;
+
+	ASSERT_EQ(1ULL << 40, (unsigned long long)max);
+	fill(_metadata, self->fd, 0, page, 1);
+
+	m = mmap(NULL, page, PROT_READ, MAP_SHARED, self->fd, page / 2);
+	EXPECT_EQ(MAP_FAILED, m) TH_LOG("mmap at an unaligned offset worked");
+	EXPECT_EQ(EINVAL, errno);
+
+	m = mmap(NULL, 2 * page, PROT_READ, MAP_SHARED, self->fd, max - page);
+	EXPECT_EQ(MAP_FAILED, m) TH_LOG("mmap ending a page past max_size worked");
+	EXPECT_EQ(ENXIO, errno);
+
+	m = mmap(NULL, page, PROT_READ, MAP_PRIVATE, self->fd, max);
+	EXPECT_EQ(MAP_FAILED, m) TH_LOG("mmap at max_size worked");
+	EXPECT_EQ(ENXIO, errno);
+
+	ASSERT_EQ(0, mappings(_metadata, self->fd))
+		TH_LOG("a refused mmap left a mapping counted");
+
+	/* Ending exactly at max_size is allowed, and past the end of the data. */
+	m = map_fd(_metadata, &self->maps, self->fd, max - page, page, MAP_SHARED);
+	ASSERT_EQ(1, mappings(_metadata, self->fd));
+	check_sigbus(_metadata, m, page, "the last page below max_size");
+}
+
+/* A mapping lives on after its file is closed. */
+TEST_F(map, outlives_close)
+{
+	size_t len = self->qset + self->quantum;
+	char *m;
+	int fd;
+
+	fill(_metadata, self->fd, 0, len, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	ASSERT_EQ(0, close(self->fd));
+	self->fd = -1;
+
+	check_map(_metadata, m, len, 0, 1, "after close()");
+	make_pattern(m + self->quantum, 32, self->quantum, 2);
+
+	fd = open(variant->path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(1, mappings(_metadata, fd));
+	check_dev(_metadata, fd, self->quantum, 32, 2, "a store after close()");
+	ASSERT_EQ(0, munmap(m, len));
+	moved_map(&self->maps, m, NULL, 0);
+	EXPECT_EQ(0, mappings(_metadata, fd));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN

@@ -123,8 +123,9 @@ static vm_fault_t scullmap_insert(struct vm_area_struct *vma,
  * that try faults under a per-VMA lock first send those of a VMA without
  * ->map_pages back to take it), and may run inside a read() or write() of
  * this same device whose user buffer is a mapping of it: so it takes no
- * lock that those hold across their copies.  The SRCU read lock only keeps the tree alive; emptying the
- * device waits for it (see scullmap_empty() in core.c).
+ * lock that those hold across their copies.  The SRCU read lock only keeps
+ * the tree alive; emptying the device waits for it (see
+ * scullmap_replace_tree() in core.c).
  *
  * It installs the page itself rather than returning it in vmf->page, so that
  * the page table entry exists before the SRCU read lock is dropped: once

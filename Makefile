@@ -7,7 +7,7 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check demo selftests lint
+.PHONY: all modules clean check check-all demo selftests lint
 
 all: modules
 
@@ -27,8 +27,12 @@ selftests:
 lint:
 	tools/rig/run lint
 
+# KERNEL=6.1 (default), 6.12 or debug picks the kernel to boot.
 check:
 	tools/rig/run check
+
+check-all:
+	tools/rig/run check-all
 
 demo:
 	tools/rig/run demo

@@ -18,4 +18,14 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 }
 #endif
 
+/*
+ * f_op->mmap_prepare describes the mapping before the VMA exists, and
+ * vm_ops->mapped then reports it mapped.  Both predate 7.2, but 7.2 is the
+ * first kernel scullmap was built and tested against with them; older
+ * kernels get f_op->mmap, which 7.2 still accepts.
+ */
+#if KERNEL_VERSION(7, 2, 0) <= LINUX_VERSION_CODE
+#define SCULLMAP_HAVE_MMAP_PREPARE
+#endif
+
 #endif /* _SCULLMAP_COMPAT_H */

@@ -275,7 +275,11 @@ static const struct file_operations scullmap_fops = {
 	.llseek = scullmap_llseek,
 	.unlocked_ioctl = scullmap_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
+#ifdef SCULLMAP_HAVE_MMAP_PREPARE
+	.mmap_prepare = scullmap_mmap_prepare,
+#else
 	.mmap = scullmap_mmap,
+#endif
 };
 
 /* Refuse a parameter outside [min, max] with a message that names it. */

@@ -12,6 +12,8 @@
 #include <linux/srcu.h>
 #include <linux/xarray.h>
 
+#include "compat.h"
+
 /* No write goes past this size (EFBIG).  Sparse devices take no memory for holes. */
 #define SCULLMAP_MAX_BYTES	BIT_ULL(40)
 
@@ -104,6 +106,10 @@ int scullmap_vmops_init(void);
 void scullmap_vmops_exit(void);
 struct inode *scullmap_mapping_new(void);
 void scullmap_unmap_all(struct scullmap_dev *dev);
+#ifdef SCULLMAP_HAVE_MMAP_PREPARE
+int scullmap_mmap_prepare(struct vm_area_desc *desc);
+#else
 int scullmap_mmap(struct file *filp, struct vm_area_struct *vma);
+#endif
 
 #endif /* _SCULLMAP_H */

@@ -16,7 +16,6 @@
 #include <linux/mount.h>
 #include <linux/pseudo_fs.h>
 
-#include "compat.h"
 #include "scullmap.h"
 
 /*
@@ -87,8 +86,8 @@ void scullmap_unmap_all(struct scullmap_dev *dev)
 /*
  * open and close keep count of the VMAs, for GET_INFO and nothing else:
  * correctness never depends on the count.  open is called when a VMA is
- * copied (fork) or split, not for the first mmap: scullmap_mmap() counts
- * that one.
+ * copied (fork) or split, not for the first mmap: scullmap_vm_mapped() or
+ * scullmap_mmap() counts that one.
  */
 static void scullmap_vm_open(struct vm_area_struct *vma)
 {
@@ -155,40 +154,85 @@ static vm_fault_t scullmap_vm_fault(struct vm_fault *vmf)
 	return ret;
 }
 
+#ifdef SCULLMAP_HAVE_MMAP_PREPARE
+/* The new VMA exists and is mapped: count it, as open counts copies. */
+static int scullmap_vm_mapped(unsigned long start, unsigned long end,
+			      pgoff_t pgoff, const struct file *file,
+			      void **vm_private_data)
+{
+	struct scullmap_dev *dev = *vm_private_data;
+
+	atomic_inc(&dev->mappings);
+	return 0;
+}
+#endif
+
 static const struct vm_operations_struct scullmap_vm_ops = {
 	.open = scullmap_vm_open,
 	.close = scullmap_vm_close,
+#ifdef SCULLMAP_HAVE_MMAP_PREPARE
+	.mapped = scullmap_vm_mapped,
+#endif
 	.fault = scullmap_vm_fault,
 };
+
+/*
+ * Any page offset and length are accepted, as for a file, but the end of
+ * the mapping must lie within SCULLMAP_MAX_BYTES.  Compared in pages, so
+ * that nothing overflows.
+ */
+static bool scullmap_range_ok(pgoff_t pgoff, unsigned long pages)
+{
+	const unsigned long max_pages = SCULLMAP_MAX_BYTES >> PAGE_SHIFT;
+
+	return pgoff <= max_pages && pages <= max_pages - pgoff;
+}
+
+/*
+ * Both ways to set a mapping up set the same three things: VM_MIXEDMAP,
+ * the vm_ops, and the device as the private data.  vm_insert_page() from a
+ * fault handler needs VM_MIXEDMAP set now: it may not change the VMA's
+ * flags under a read lock.  The entries it makes map ordinary, refcounted
+ * pages, so copy-on-write, fork and GUP treat them as a file's pages.
+ * Pages are mapped on first touch.  The mmap lock is held for writing, so
+ * neither way takes a lock of the driver.
+ */
+#ifdef SCULLMAP_HAVE_MMAP_PREPARE
+
+/**
+ * scullmap_mmap_prepare() - the mmap_prepare file operation
+ * @desc: the mapping about to be made
+ *
+ * Return: 0, or -ENXIO if the range lies beyond the largest device.
+ */
+int scullmap_mmap_prepare(struct vm_area_desc *desc)
+{
+	if (!scullmap_range_ok(desc->pgoff, vma_desc_pages(desc)))
+		return -ENXIO;
+	vma_desc_set_flags(desc, VMA_MIXEDMAP_BIT);
+	desc->vm_ops = &scullmap_vm_ops;
+	desc->private_data = desc->file->private_data;
+	return 0;
+}
+
+#else /* !SCULLMAP_HAVE_MMAP_PREPARE */
 
 /**
  * scullmap_mmap() - the mmap file operation
  * @filp: an open file of the device
  * @vma:  the new mapping
  *
- * Any page offset and length are accepted, as for a file, but the end of
- * the mapping must lie within SCULLMAP_MAX_BYTES.  Pages are mapped on
- * first touch.  The mmap lock is held for writing: this takes no lock.
- *
  * Return: 0, or -ENXIO if the range lies beyond the largest device.
  */
 int scullmap_mmap(struct file *filp, struct vm_area_struct *vma)
 {
-	const unsigned long max_pages = SCULLMAP_MAX_BYTES >> PAGE_SHIFT;
-	struct scullmap_dev *dev = filp->private_data;
-
-	if (vma->vm_pgoff > max_pages || vma_pages(vma) > max_pages - vma->vm_pgoff)
+	if (!scullmap_range_ok(vma->vm_pgoff, vma_pages(vma)))
 		return -ENXIO;
-
-	/*
-	 * vm_insert_page() from a fault handler needs VM_MIXEDMAP set now: it
-	 * may not change vm_flags under a read lock.  The entries it makes
-	 * map ordinary, refcounted pages, so copy-on-write, fork and GUP
-	 * treat them as they treat a file's pages.
-	 */
 	vm_flags_set(vma, VM_MIXEDMAP);
 	vma->vm_ops = &scullmap_vm_ops;
-	vma->vm_private_data = dev;
-	scullmap_vm_open(vma);
+	vma->vm_private_data = filp->private_data;
+	scullmap_vm_open(vma);	/* the first mapping: open is not called */
 	return 0;
 }
+
+#endif /* SCULLMAP_HAVE_MMAP_PREPARE */

@@ -30,6 +30,10 @@ if [ -d /sys/module/scullmap ]; then
 fi
 export SCULLMAP_KO="$ko"
 
+# On a kernel with kmemleak, forget what it knew before the tests.
+kmemleak=/sys/kernel/debug/kmemleak
+[ -w $kmemleak ] && echo clear >$kmemleak
+
 run_test() {
 	echo "# selftest: $1"
 	"$dir/$1"
@@ -55,5 +59,20 @@ if rmmod scullmap; then
 else
 	echo "not ok - rmmod scullmap"
 	rc=1
+fi
+
+# kmemleak reports an object only once it is older than 5 s and two scans
+# found no reference to it.
+if [ -w $kmemleak ]; then
+	sleep 6
+	echo scan >$kmemleak
+	echo scan >$kmemleak
+	if [ -s $kmemleak ]; then
+		echo "not ok - kmemleak: unreferenced objects after rmmod"
+		sed 's/^/# /' $kmemleak
+		rc=1
+	else
+		echo "ok - kmemleak: no leak"
+	fi
 fi
 exit $rc

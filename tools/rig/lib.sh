@@ -132,6 +132,77 @@ kernel_source() {
 	echo "$dir"
 }
 
+# The whole tree of kernel source directory $1 (from kernel_source), unpacked
+# once into $1/src.  Prints its path.
+kernel_source_tree() {
+	local dir=$1
+
+	if [ ! -e "$dir/.src-complete" ]; then
+		say "unpacking $(basename "$dir") (once)"
+		rm -rf "$dir/src" && mkdir -p "$dir/src"
+		tar -xJf "$dir"/linux-source-*.tar.xz -C "$dir/src" --strip-components=1
+		touch "$dir/.src-complete"
+	fi
+	echo "$dir/src"
+}
+
+# Debian's 6.12 from bookworm-backports, prebuilt: the newest version that
+# has headers, unpacked (dpkg -x) into the cache with its image, its common
+# headers and its kbuild.  Prints "VERSION VMLINUZ KDIR".
+debian_backports_kernel() {
+	local pkg ver dir root
+
+	private_apt_update bookworm-backports
+	pkg=$(private_apt_newest bookworm-backports '^linux-headers-6\.12\.[0-9]+\+deb[0-9]+-amd64$')
+	[ -n "$pkg" ] || die "no linux-headers-6.12.*-amd64 in bookworm-backports"
+	ver=${pkg#linux-headers-}
+	ver=${ver%-amd64}
+	dir=$CACHE/linux-$ver
+	root=$dir/root
+	if [ ! -e "$dir/.complete" ]; then
+		say "fetching Debian's $ver-amd64 kernel and headers"
+		rm -rf "$dir" && mkdir -p "$root"
+		for pkg in "linux-image-$ver-amd64-unsigned" "linux-headers-$ver-amd64" \
+			   "linux-headers-$ver-common" "linux-kbuild-$ver"; do
+			private_apt_unpack bookworm-backports "$pkg" "$root"
+		done
+		# The headers include their common half by an absolute path.
+		sed -i "s|^include /usr/src/|include $root/usr/src/|" \
+			"$root/usr/src/linux-headers-$ver-amd64/Makefile"
+		touch "$dir/.complete"
+	fi
+	echo "$ver-amd64 $root/boot/vmlinuz-$ver-amd64 $root/usr/src/linux-headers-$ver-amd64"
+}
+
+# The debug kernel: kernel source tree $1 configured from tinyconfig and
+# tools/rig/debug.config, built once per source version and fragment into
+# the cache.  Prints "VERSION BZIMAGE KDIR".
+debug_kernel() {
+	local src=$1 frag=$TOP/tools/rig/debug.config key out line missing=0
+
+	key=$(cat "$src/Makefile" "$frag" | sha256sum | cut -c1-12)
+	out=$CACHE/debug-kernel-$key
+	if [ ! -e "$out/.complete" ]; then
+		say "building the debug kernel in $out (once per source and config: minutes)"
+		rm -rf "$out" && mkdir -p "$out"
+		make -s -C "$src" O="$out" tinyconfig >&2
+		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$frag" >/dev/null
+		make -s -C "$src" O="$out" olddefconfig >&2
+		while read -r line; do
+			case $line in
+			CONFIG_*|"# CONFIG_"*)
+				grep -qxF "$line" "$out/.config" ||
+					{ say "debug.config: not in effect: $line"; missing=1; } ;;
+			esac
+		done <"$frag"
+		[ $missing -eq 0 ] || die "the debug kernel's config lost options (see above)"
+		# bzImage, and modules for the Module.symvers an external build needs
+		make -s -C "$src" O="$out" -j"$(($(nproc) + 1))" bzImage modules >&2
+		touch "$out/.complete"
+	fi
+	echo "$(make -s -C "$src" O="$out" kernelrelease) $out/arch/x86/boot/bzImage $out"
+}
+
 # Debian bookworm's own kernel (linux-image-amd64 + linux-headers-amd64):
 # print "VERSION VMLINUZ KDIR" for the newest version that has both.
 debian_kernel() {

@@ -99,7 +99,8 @@ ssize_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
 ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 			    size_t count, loff_t pos);
 loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data);
-struct page *scullmap_tree_page(struct scullmap_tree *tree, pgoff_t pgoff);
+unsigned int scullmap_tree_pages(struct scullmap_tree *tree, pgoff_t pgoff,
+				 struct page **pages, unsigned int max);
 
 /* vmops.c */
 int scullmap_vmops_init(void);

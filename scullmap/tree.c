@@ -307,25 +307,42 @@ loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data)
 }
 
 /**
- * scullmap_tree_page() - the page that holds device page @pgoff
+ * scullmap_tree_pages() - the pages behind a run of device pages
  * @tree:  the tree, kept alive by the caller's SRCU read lock
- * @pgoff: page offset in the device (vmf->pgoff)
+ * @pgoff: page offset in the device of the first (vmf->pgoff)
+ * @pages: where to store them
+ * @max:   at most this many
  *
- * Return: the page, or NULL if @pgoff is in a hole or wholly past the end.
- * The last, partial page is returned: the bytes after the end read as the
- * zeros the quantum was allocated with.
+ * Finds each quantum once, however many of its pages the run takes.  The
+ * last, partial page of the device counts as data: the bytes after the end
+ * read as the zeros the quantum was allocated with.
+ *
+ * Return: how many consecutive pages from @pgoff on hold data, stored in
+ * @pages: the run stops at the first hole and at the end of the device.
+ * 0 if @pgoff itself is in a hole or wholly past the end.
  */
-struct page *scullmap_tree_page(struct scullmap_tree *tree, pgoff_t pgoff)
+unsigned int scullmap_tree_pages(struct scullmap_tree *tree, pgoff_t pgoff,
+				 struct page **pages, unsigned int max)
 {
 	/* Pairs with the release in scullmap_tree_write(). */
 	loff_t size = smp_load_acquire(&tree->size);
+	/* In pages: pgoff << PAGE_SHIFT could overflow. */
+	pgoff_t end = DIV_ROUND_UP_ULL(size, PAGE_SIZE);
+	unsigned long per_quantum = 1UL << tree->order;
+	unsigned long index;
+	unsigned int n = 0;
 	void *quantum;
 
-	/* Compare in pages: pgoff << PAGE_SHIFT could overflow. */
-	if (pgoff >= DIV_ROUND_UP_ULL(size, PAGE_SIZE))
-		return NULL;
-	quantum = find_quantum(tree, pgoff >> tree->order);
-	if (!quantum)
-		return NULL;
-	return tree->backend->page(quantum, pgoff & ((1UL << tree->order) - 1));
+	if (pgoff >= end)
+		return 0;
+	max = min_t(pgoff_t, max, end - pgoff);
+	while (n < max) {
+		quantum = find_quantum(tree, (pgoff + n) >> tree->order);
+		if (!quantum)
+			break;
+		for (index = (pgoff + n) & (per_quantum - 1);
+		     index < per_quantum && n < max; index++)
+			pages[n++] = tree->backend->page(quantum, index);
+	}
+	return n;
 }

@@ -2,21 +2,56 @@
 /*
  * scullmap - mmap, and the vm_operations_struct that serves its faults.
  *
- * mmap maps nothing.  The first touch of each page of the mapping traps
- * into scullmap_vm_fault(), which finds the page in the device's tree and
- * installs it in the faulting process's page table with vm_insert_page().
- * That takes a reference to the page for the page table entry; the mm drops
- * it when the entry goes (munmap, exit, or scullmap_unmap_all()).  The
- * driver keeps its own reference, so the page is freed only after both.
- * Documentation/fault-path.rst tells the whole story.
+ * mmap maps nothing.  The first touch of a page of the mapping traps into
+ * scullmap_vm_fault(), which finds the page in the device's tree, with the
+ * run of pages that follow it, and installs them in the faulting process's
+ * page table with vm_insert_pages().  That takes a reference to each page
+ * for its page table entry; the mm drops it when the entry goes (munmap,
+ * exit, or scullmap_unmap_all()).  The driver keeps its own reference, so a
+ * page is freed only after both.  Documentation/fault-path.rst tells the
+ * whole story.
  */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/mount.h>
 #include <linux/pseudo_fs.h>
 
 #include "scullmap.h"
+
+#define SCULLMAP_MAX_WINDOW	256
+#define SCULLMAP_BATCH		32	/* pages per vm_insert_pages() call */
+
+/*
+ * One fault maps the faulting page and up to fault_window - 1 pages after
+ * it, so that a sequential scan traps once per window, not once per page.
+ * Documentation/performance.rst has the measurements behind the default.
+ * Writable at run time; a setter keeps it in range.
+ */
+static unsigned int fault_window = 64;
+
+static int fault_window_set(const char *val, const struct kernel_param *kp)
+{
+	unsigned int window;
+
+	if (kstrtouint(val, 0, &window) || !window || window > SCULLMAP_MAX_WINDOW) {
+		pr_err("fault_window must be 1..%d\n", SCULLMAP_MAX_WINDOW);
+		return -EINVAL;
+	}
+	WRITE_ONCE(fault_window, window);
+	return 0;
+}
+
+static const struct kernel_param_ops fault_window_ops = {
+	.set = fault_window_set,
+	.get = param_get_uint,
+};
+
+module_param_cb(fault_window, &fault_window_ops, &fault_window, 0644);
+MODULE_PARM_DESC(fault_window, "pages one fault maps, from the faulting one on (1..256, default 64)");
 
 /*
  * Every mapping of a file is linked into the address_space its f_mapping
@@ -104,17 +139,43 @@ static void scullmap_vm_close(struct vm_area_struct *vma)
 }
 
 /*
- * Install @page at @addr.  -EBUSY means another thread's fault installed it
- * first: the access can go on all the same.
+ * Map the pages that hold data from the faulting one on: @window pages at
+ * most, SCULLMAP_BATCH at a time, stopping at a hole, at the end of the
+ * device, or at a page already mapped (-EBUSY: another thread's fault, or
+ * an earlier run, got there first).
  */
-static vm_fault_t scullmap_insert(struct vm_area_struct *vma,
-				  unsigned long addr, struct page *page)
+static vm_fault_t scullmap_map_run(struct vm_fault *vmf,
+				   struct scullmap_tree *tree,
+				   unsigned long window)
 {
-	int err = vm_insert_page(vma, addr, page);
+	struct page *pages[SCULLMAP_BATCH];
+	unsigned long done = 0, want, found, left;
+	int err = 0;
 
-	if (err && err != -EBUSY)
+	while (done < window) {
+		want = min(window - done, (unsigned long)SCULLMAP_BATCH);
+		found = scullmap_tree_pages(tree, vmf->pgoff + done, pages, want);
+		if (!found)
+			break;
+		left = found;
+		err = vm_insert_pages(vmf->vma, vmf->address + done * PAGE_SIZE,
+				      pages, &left);
+		done += found - left;
+		if (err || found < want)
+			break;
+	}
+
+	if (done || err == -EBUSY)
+		return VM_FAULT_NOPAGE;
+	if (err)
 		return vmf_error(err);
-	return VM_FAULT_NOPAGE;
+	/*
+	 * The faulting page is in a hole or past the end.  (Returning
+	 * VM_FAULT_NOPAGE here without a page table entry, as the maintained
+	 * port of LDD3's scullp does, would send the task back to the same
+	 * access, forever.)
+	 */
+	return VM_FAULT_SIGBUS;
 }
 
 /*
@@ -126,30 +187,21 @@ static vm_fault_t scullmap_insert(struct vm_area_struct *vma,
  * the tree alive; emptying the device waits for it (see
  * scullmap_replace_tree() in core.c).
  *
- * It installs the page itself rather than returning it in vmf->page, so that
- * the page table entry exists before the SRCU read lock is dropped: once
- * emptying has waited for the readers, the unmap it does next finds every
- * entry a fault on the old tree could have made.
- *
- * A hole or a page past the end gets VM_FAULT_SIGBUS.  (Returning
- * VM_FAULT_NOPAGE without installing a page, as the maintained port of
- * LDD3's scullp does, sends the task back to the same access, forever.)
+ * It installs the pages itself rather than returning one in vmf->page, so
+ * that the page table entries exist before the SRCU read lock is dropped:
+ * once emptying has waited for the readers, the unmap it does next finds
+ * every entry a fault on the old tree could have made.
  */
 static vm_fault_t scullmap_vm_fault(struct vm_fault *vmf)
 {
 	struct scullmap_dev *dev = vmf->vma->vm_private_data;
-	struct scullmap_tree *tree;
-	struct page *page;
+	unsigned long room = (vmf->vma->vm_end - vmf->address) >> PAGE_SHIFT;
 	vm_fault_t ret;
 	int idx;
 
 	idx = srcu_read_lock(&dev->srcu);
-	tree = srcu_dereference(dev->tree, &dev->srcu);
-	page = scullmap_tree_page(tree, vmf->pgoff);
-	if (page)
-		ret = scullmap_insert(vmf->vma, vmf->address, page);
-	else
-		ret = VM_FAULT_SIGBUS;
+	ret = scullmap_map_run(vmf, srcu_dereference(dev->tree, &dev->srcu),
+			       min_t(unsigned long, room, READ_ONCE(fault_window)));
 	srcu_read_unlock(&dev->srcu, idx);
 	return ret;
 }

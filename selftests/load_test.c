@@ -142,6 +142,38 @@ TEST_F(module, unload_refused_while_open)
 	EXPECT_EQ(0, unload_module()) TH_LOG("unload: %s", strerror(errno));
 }
 
+/* Write @value to the fault_window parameter; 0 or the errno. */
+static int set_fault_window(const char *value)
+{
+	int fd = open("/sys/module/scullmap/parameters/fault_window", O_WRONLY);
+	int err = 0;
+
+	if (fd < 0)
+		return errno;
+	if (write(fd, value, strlen(value)) < 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+/* fault_window may change at run time, but only to 1..256. */
+TEST_F(module, fault_window_at_run_time)
+{
+	char value[16] = "";
+	FILE *f;
+
+	ASSERT_EQ(0, load_module("fault_window=8")) TH_LOG("load: %s", strerror(errno));
+	EXPECT_EQ(0, set_fault_window("256"));
+	EXPECT_EQ(EINVAL, set_fault_window("0"));
+	EXPECT_EQ(EINVAL, set_fault_window("257"));
+	EXPECT_EQ(EINVAL, set_fault_window("many"));
+	f = fopen("/sys/module/scullmap/parameters/fault_window", "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, fgets(value, sizeof(value), f));
+	fclose(f);
+	EXPECT_STREQ("256\n", value) TH_LOG("a refused value must not stick");
+}
+
 /* A mapping holds the module even after its file is closed. */
 TEST_F(module, unload_refused_while_mapped)
 {
@@ -321,6 +353,16 @@ FIXTURE_VARIANT_ADD(bad_param, order_not_a_number) {
 FIXTURE_VARIANT_ADD(bad_param, qset_zero) {
 	.params = "qset=0",
 	.message = "qset=0 is out of range",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, fault_window_zero) {
+	.params = "fault_window=0",
+	.message = "fault_window must be 1..256",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, fault_window_too_big) {
+	.params = "fault_window=257",
+	.message = "fault_window must be 1..256",
 };
 
 FIXTURE_VARIANT_ADD(bad_param, qset_too_big) {

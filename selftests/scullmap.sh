@@ -34,11 +34,13 @@ export SCULLMAP_KO="$ko"
 kmemleak=/sys/kernel/debug/kmemleak
 [ -w $kmemleak ] && echo clear >$kmemleak
 
+# run_test PROGRAM [LABEL]: run a test program, framed for the rig.
 run_test() {
-	echo "# selftest: $1"
+	label=${2:-$1}
+	echo "# selftest: $label"
 	"$dir/$1"
 	status=$?
-	echo "# selftest: $1 exit=$status"
+	echo "# selftest: $label exit=$status"
 	[ $status -eq 0 ] || [ $status -eq $ksft_skip ] || rc=1
 }
 
@@ -53,6 +55,13 @@ fi
 
 run_test rw_test
 run_test mmap_test
+# Again with one page per fault: the batched and the single-page paths
+# must give the same answers.
+window=/sys/module/scullmap/parameters/fault_window
+default_window=$(cat $window)
+echo 1 >$window
+run_test mmap_test mmap_test@fault_window=1
+echo "$default_window" >$window
 
 if rmmod scullmap; then
 	echo "ok - rmmod scullmap"

@@ -7,7 +7,7 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check check-all demo selftests lint
+.PHONY: all modules clean check check-all demo bench selftests lint
 
 all: modules
 
@@ -36,3 +36,7 @@ check-all:
 
 demo:
 	tools/rig/run demo
+
+# BENCH_ARGS=--short for a quick smoke run (CI does that).
+bench:
+	tools/rig/run bench

@@ -38,14 +38,18 @@ static void scullmap_pages_free(void *quantum, unsigned int order)
 		put_page(virt_to_page(quantum + i * PAGE_SIZE));
 }
 
-static struct page *scullmap_pages_page(void *quantum, unsigned long index)
+static void scullmap_pages_pages(void *quantum, unsigned long first,
+				 unsigned int nr, struct page **pages)
 {
-	return virt_to_page(quantum + index * PAGE_SIZE);
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		pages[i] = virt_to_page(quantum + (first + i) * PAGE_SIZE);
 }
 
 const struct scullmap_backend scullmap_pages_backend = {
 	.id = SCULLMAP_BACKEND_PAGES,
 	.alloc = scullmap_pages_alloc,
 	.free = scullmap_pages_free,
-	.page = scullmap_pages_page,
+	.pages = scullmap_pages_pages,
 };

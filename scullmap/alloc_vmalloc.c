@@ -31,14 +31,18 @@ static void scullmap_vmalloc_free(void *quantum, unsigned int order)
 	vfree(quantum);
 }
 
-static struct page *scullmap_vmalloc_page(void *quantum, unsigned long index)
+static void scullmap_vmalloc_pages(void *quantum, unsigned long first,
+				   unsigned int nr, struct page **pages)
 {
-	return vmalloc_to_page(quantum + index * PAGE_SIZE);
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		pages[i] = vmalloc_to_page(quantum + (first + i) * PAGE_SIZE);
 }
 
 const struct scullmap_backend scullmap_vmalloc_backend = {
 	.id = SCULLMAP_BACKEND_VMALLOC,
 	.alloc = scullmap_vmalloc_alloc,
 	.free = scullmap_vmalloc_free,
-	.page = scullmap_vmalloc_page,
+	.pages = scullmap_vmalloc_pages,
 };

@@ -24,8 +24,10 @@
  *         kernel address (NULL if out of memory)
  * @free:  drop the driver's reference to each page of a quantum; pages that
  *         a user mapping or a pin still holds live on until those go
- * @page:  the struct page of page @index (0 .. 2^order - 1) of a quantum,
- *         one the core mm may take references to and map
+ * @pages: store in @pages the struct pages of pages @first .. @first + @nr
+ *         - 1 (of 0 .. 2^order - 1) of a quantum: pages the core mm may take
+ *         references to and map.  A run at a time, so that a fault that
+ *         maps many pages makes one call per quantum, not one per page
  *
  * core.c, tree.c and vmops.c use only these, never the allocator itself.
  */
@@ -33,7 +35,8 @@ struct scullmap_backend {
 	u32 id;
 	void *(*alloc)(unsigned int order);
 	void (*free)(void *quantum, unsigned int order);
-	struct page *(*page)(void *quantum, unsigned long index);
+	void (*pages)(void *quantum, unsigned long first, unsigned int nr,
+		      struct page **pages);
 };
 
 extern const struct scullmap_backend scullmap_pages_backend;

@@ -313,9 +313,10 @@ loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data)
  * @pages: where to store them
  * @max:   at most this many
  *
- * Finds each quantum once, however many of its pages the run takes.  The
- * last, partial page of the device counts as data: the bytes after the end
- * read as the zeros the quantum was allocated with.
+ * Looks each quantum set up once, and asks the back end for each quantum's
+ * pages in one call, however many the run takes.  The last, partial page of
+ * the device counts as data: the bytes after the end read as the zeros the
+ * quantum was allocated with.
  *
  * Return: how many consecutive pages from @pgoff on hold data, stored in
  * @pages: the run stops at the first hole and at the end of the device.
@@ -329,20 +330,31 @@ unsigned int scullmap_tree_pages(struct scullmap_tree *tree, pgoff_t pgoff,
 	/* In pages: pgoff << PAGE_SHIFT could overflow. */
 	pgoff_t end = DIV_ROUND_UP_ULL(size, PAGE_SIZE);
 	unsigned long per_quantum = 1UL << tree->order;
-	unsigned long index;
-	unsigned int n = 0;
+	struct scullmap_qset *qs = NULL;
+	unsigned long qnum, set = 0, first;
+	unsigned int n = 0, nr;
 	void *quantum;
 
 	if (pgoff >= end)
 		return 0;
 	max = min_t(pgoff_t, max, end - pgoff);
 	while (n < max) {
-		quantum = find_quantum(tree, (pgoff + n) >> tree->order);
+		qnum = (pgoff + n) >> tree->order;
+		/* One xarray lookup per quantum set, not per quantum. */
+		if (!qs || qnum / tree->qset != set) {
+			set = qnum / tree->qset;
+			qs = xa_load(&tree->qsets, set);
+			if (!qs)
+				break;
+		}
+		/* Pairs with the release in grow_quantum(). */
+		quantum = smp_load_acquire(&qs->quantum[qnum % tree->qset]);
 		if (!quantum)
 			break;
-		for (index = (pgoff + n) & (per_quantum - 1);
-		     index < per_quantum && n < max; index++)
-			pages[n++] = tree->backend->page(quantum, index);
+		first = (pgoff + n) & (per_quantum - 1);
+		nr = min_t(unsigned long, per_quantum - first, max - n);
+		tree->backend->pages(quantum, first, nr, pages + n);
+		n += nr;
 	}
 	return n;
 }

@@ -10,6 +10,8 @@
 #include <linux/fs.h>
 #include <linux/module.h>
 #include <linux/overflow.h>
+#include <linux/pagemap.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -107,20 +109,37 @@ static int scullmap_open(struct inode *inode, struct file *filp)
 	return 0;
 }
 
+/*
+ * Readers never wait on a user page inside their SRCU section (emptying
+ * the device waits for that section): scullmap_tree_read() copies with
+ * page faults disabled and stops at a page that is not present.  Fault it
+ * in here, with no lock held, and go on.  The user buffer may be a mapping
+ * of this very device: its fault takes no lock this holds.
+ */
 static ssize_t scullmap_read(struct file *filp, char __user *buf, size_t count,
 			     loff_t *ppos)
 {
 	struct scullmap_dev *dev = filp->private_data;
-	ssize_t ret;
+	size_t done = 0, want;
+	bool faulted;
 	int idx;
 
-	idx = srcu_read_lock(&dev->srcu);
-	ret = scullmap_tree_read(srcu_dereference(dev->tree, &dev->srcu), buf,
-				 count, *ppos);
-	srcu_read_unlock(&dev->srcu, idx);
-	if (ret > 0)
-		*ppos += ret;
-	return ret;
+	for (;;) {
+		idx = srcu_read_lock(&dev->srcu);
+		done += scullmap_tree_read(srcu_dereference(dev->tree, &dev->srcu),
+					   buf + done, count - done, *ppos + done,
+					   &faulted);
+		srcu_read_unlock(&dev->srcu, idx);
+		if (!faulted || fatal_signal_pending(current))
+			break;
+		/* A page that cannot be faulted in ends the read: EFAULT. */
+		want = min_t(size_t, count - done, PAGE_SIZE);
+		if (fault_in_writeable(buf + done, want) == want)
+			break;
+	}
+
+	*ppos += done;
+	return done || !faulted ? done : -EFAULT;
 }
 
 /*

@@ -14,6 +14,14 @@
 
 #include "compat.h"
 
+/*
+ * The size of a device (a loff_t) is published to lockless readers with a
+ * release store and read with an acquire load: that needs a 64-bit word.
+ */
+#ifndef CONFIG_64BIT
+#error "scullmap needs a 64-bit kernel"
+#endif
+
 /* No write goes past this size (EFBIG).  Sparse devices take no memory for holes. */
 #define SCULLMAP_MAX_BYTES	BIT_ULL(40)
 
@@ -97,8 +105,8 @@ struct scullmap_dev {
 struct scullmap_tree *scullmap_tree_new(const struct scullmap_backend *backend,
 					unsigned int order, unsigned int qset);
 void scullmap_tree_free(struct scullmap_tree *tree);
-ssize_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
-			   size_t count, loff_t pos);
+size_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
+			  size_t count, loff_t pos, bool *faulted);
 ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 			    size_t count, loff_t pos);
 loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data);

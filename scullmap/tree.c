@@ -155,23 +155,29 @@ static size_t chunk_at(struct scullmap_tree *tree, loff_t pos, size_t count)
 
 /**
  * scullmap_tree_read() - copy bytes of a tree to user space
- * @tree:  the tree, kept alive by the caller's SRCU read lock
- * @buf:   user buffer
- * @count: bytes wanted
- * @pos:   offset of the first
+ * @tree:    the tree, kept alive by the caller's SRCU read lock
+ * @buf:     user buffer
+ * @count:   bytes wanted
+ * @pos:     offset of the first
+ * @faulted: set if the copy stopped at a user page that is not present
  *
- * Copies a quantum at a time, and zeros for holes.  The user buffer may be
- * a mapping of this very device: its faults take no lock this holds.
+ * Copies a quantum at a time, and zeros for holes, with page faults
+ * disabled: the caller holds an SRCU read lock, which emptying the device
+ * waits for, and a user page may take any time to fault in (one of a FUSE
+ * file or a userfaultfd region: for ever).  The caller faults the page in
+ * with no lock held and calls again.
  *
- * Return: bytes copied (0 at or past the end), or -EFAULT if none could be.
+ * Return: bytes copied; fewer than @count at the end of the device, or
+ * when @faulted is set.
  */
-ssize_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
-			   size_t count, loff_t pos)
+size_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
+			  size_t count, loff_t pos, bool *faulted)
 {
 	/* Pairs with the release in scullmap_tree_write(): data, then size. */
 	loff_t size = smp_load_acquire(&tree->size);
 	size_t done = 0;
 
+	*faulted = false;
 	if (pos >= size)
 		return 0;
 	count = min_t(loff_t, count, size - pos);
@@ -182,16 +188,20 @@ ssize_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
 		size_t offset = (pos + done) & (quantum_bytes(tree) - 1);
 		size_t left;
 
+		pagefault_disable();
 		if (quantum)
 			left = copy_to_user(buf + done, quantum + offset, chunk);
 		else
 			left = clear_user(buf + done, chunk);
+		pagefault_enable();
 		done += chunk - left;
-		if (left)
+		if (left) {
+			*faulted = true;
 			break;
+		}
 		cond_resched();
 	}
-	return done || !count ? done : -EFAULT;
+	return done;
 }
 
 /*
@@ -315,8 +325,9 @@ loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data)
  *
  * Looks each quantum set up once, and asks the back end for each quantum's
  * pages in one call, however many the run takes.  The last, partial page of
- * the device counts as data: the bytes after the end read as the zeros the
- * quantum was allocated with.
+ * the device counts as data.  Its bytes after the end are not the device's:
+ * zeros at first, they hold whatever a shared mapping stores there, until
+ * a write() that grows the device past them zeros them (zero_tail()).
  *
  * Return: how many consecutive pages from @pgoff on hold data, stored in
  * @pages: the run stops at the first hole and at the end of the device.

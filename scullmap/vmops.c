@@ -165,7 +165,13 @@ static vm_fault_t scullmap_map_run(struct vm_fault *vmf,
 			break;
 	}
 
-	if (done || err == -EBUSY)
+	/*
+	 * -EBUSY: a PTE is there already.  -EFAULT: the run lies inside the
+	 * VMA, so the page table changed under us (newer kernels free empty
+	 * PTE tables on MADV_DONTNEED under the mmap lock held for reading).
+	 * Either way the access may simply be tried again.
+	 */
+	if (done || err == -EBUSY || err == -EFAULT)
 		return VM_FAULT_NOPAGE;
 	if (err)
 		return vmf_error(err);

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
@@ -1375,6 +1376,66 @@ TEST_F(rw, concurrent)
 	check_at(_metadata, self->fd, 0, race.base, 0);
 	check_at(_metadata, self->fd, race.base, race.end - race.base, 1);
 	free(want);
+}
+
+struct stalled_read {
+	int fd;
+	char *buf;
+	size_t len;
+	ssize_t ret;
+};
+
+static void *read_into(void *arg)
+{
+	struct stalled_read *r = arg;
+
+	r->ret = pread(r->fd, r->buf, r->len, 0);
+	return NULL;
+}
+
+/*
+ * A read() whose buffer faults slowly (here for as long as the test wants:
+ * a userfaultfd region) must not hold up emptying the device.  If the
+ * driver waited for it, RESET would sleep in D state until the hung-task
+ * detector stops the test kernel.
+ */
+TEST_F(rw, stalled_reader_does_not_hold_up_reset)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffdio_zeropage zero = { 0 };
+	struct stalled_read r = { .fd = self->fd, .len = self->page };
+	struct uffd_msg msg;
+	pthread_t reader;
+	int uffd;
+
+	write_at(_metadata, self->fd, 0, self->page, 1);
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	ASSERT_LE(0, uffd) TH_LOG("userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
+	r.buf = mmap(NULL, r.len, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, r.buf);
+	reg.range.start = (unsigned long)r.buf;
+	reg.range.len = r.len;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg)) TH_LOG("%s", strerror(errno));
+
+	ASSERT_EQ(0, pthread_create(&reader, NULL, read_into, &r));
+	/* The reader now waits in a fault on its buffer, until we answer. */
+	ASSERT_EQ((ssize_t)sizeof(msg), read(uffd, &msg, sizeof(msg)));
+	ASSERT_EQ(UFFD_EVENT_PAGEFAULT, msg.event);
+
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
+		TH_LOG("RESET: %s", strerror(errno));
+
+	/* Answer the fault: the device is empty now, so the read ends there. */
+	zero.range.start = (unsigned long)r.buf;
+	zero.range.len = r.len;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_ZEROPAGE, &zero)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, pthread_join(reader, NULL));
+	EXPECT_EQ(0, r.ret) TH_LOG("a read that raced with RESET returned %zd", r.ret);
+	munmap(r.buf, r.len);
+	close(uffd);
 }
 
 /*

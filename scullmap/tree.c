@@ -145,12 +145,16 @@ static void *grow_quantum(struct scullmap_tree *tree, unsigned long qnum)
 	return *slot;
 }
 
+/* Where byte @pos lies inside its quantum. */
+static size_t quantum_offset(struct scullmap_tree *tree, loff_t pos)
+{
+	return pos & (quantum_bytes(tree) - 1);
+}
+
 /* Bytes from @pos to the end of its quantum, at most @count. */
 static size_t chunk_at(struct scullmap_tree *tree, loff_t pos, size_t count)
 {
-	size_t room = quantum_bytes(tree) - (pos & (quantum_bytes(tree) - 1));
-
-	return min(room, count);
+	return min(quantum_bytes(tree) - quantum_offset(tree, pos), count);
 }
 
 /**
@@ -185,7 +189,7 @@ size_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
 	while (done < count) {
 		size_t chunk = chunk_at(tree, pos + done, count - done);
 		void *quantum = find_quantum(tree, (pos + done) >> quantum_shift(tree));
-		size_t offset = (pos + done) & (quantum_bytes(tree) - 1);
+		size_t offset = quantum_offset(tree, pos + done);
 		size_t left;
 
 		pagefault_disable();
@@ -216,7 +220,7 @@ static void zero_tail(struct scullmap_tree *tree, loff_t pos)
 	void *quantum = find_quantum(tree, tree->size >> quantum_shift(tree));
 
 	if (quantum && tree->size < end)
-		memset(quantum + (tree->size & (quantum_bytes(tree) - 1)), 0,
+		memset(quantum + quantum_offset(tree, tree->size), 0,
 		       end - tree->size);
 }
 
@@ -252,7 +256,7 @@ ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 	while (done < count) {
 		size_t chunk = chunk_at(tree, pos + done, count - done);
 		void *quantum = grow_quantum(tree, (pos + done) >> quantum_shift(tree));
-		size_t offset = (pos + done) & (quantum_bytes(tree) - 1);
+		size_t offset = quantum_offset(tree, pos + done);
 		size_t left;
 
 		if (!quantum) {

@@ -20,7 +20,7 @@
 static void *scullmap_pages_alloc(unsigned int order)
 {
 	/* Charged to the memory cgroup of the task that writes. */
-	struct page *page = alloc_pages(GFP_KERNEL_ACCOUNT | __GFP_ZERO, order);
+	struct page *page = alloc_pages(SCULLMAP_GFP | __GFP_ZERO, order);
 
 	if (!page)
 		return NULL;

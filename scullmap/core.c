@@ -421,6 +421,7 @@ static int __init scullmap_init(void)
 	err = scullmap_check_params();
 	if (err)
 		return err;
+	scullmap_usage_init();
 
 	err = scullmap_vmops_init();
 	if (err)
@@ -448,6 +449,7 @@ static int __init scullmap_init(void)
 		if (err)
 			goto out_devs;
 	}
+	scullmap_debugfs_init(scullmap_devs, scullmap_nr_minors);
 	return 0;
 
 out_devs:
@@ -464,6 +466,7 @@ out_vmops:
 
 static void __exit scullmap_exit(void)
 {
+	scullmap_debugfs_exit();
 	scullmap_remove_devs(scullmap_nr_minors);
 	kfree(scullmap_devs);
 	class_unregister(&scullmap_class);

@@ -8,6 +8,7 @@
 #include <linux/bits.h>
 #include <linux/cdev.h>
 #include <linux/device.h>
+#include <linux/gfp.h>
 #include <linux/mutex.h>
 #include <linux/srcu.h>
 #include <linux/xarray.h>
@@ -24,6 +25,14 @@
 
 /* No write goes past this size (EFBIG).  Sparse devices take no memory for holes. */
 #define SCULLMAP_MAX_BYTES	BIT_ULL(40)
+
+/*
+ * How the driver allocates what writes make it hold: charged to the
+ * writer's memory cgroup; failing with ENOMEM rather than OOM-killing a
+ * task to make room for device data; and quietly, since the writer hears
+ * of the failure.  See usage.c for the driver's own cap.
+ */
+#define SCULLMAP_GFP	(GFP_KERNEL_ACCOUNT | __GFP_RETRY_MAYFAIL | __GFP_NOWARN)
 
 /**
  * struct scullmap_backend - an allocator that fills quanta
@@ -101,6 +110,20 @@ struct scullmap_dev {
 	struct device *device;
 };
 
+/**
+ * struct scullmap_usage - what a device holds, for the debugfs file
+ * @size:        bytes in the device
+ * @pages:       pages of its quanta
+ * @index_bytes: bytes of its quantum-set arrays
+ * @mappings:    its live VMAs
+ */
+struct scullmap_usage {
+	loff_t size;
+	unsigned long pages;
+	unsigned long index_bytes;
+	unsigned int mappings;
+};
+
 /* tree.c */
 struct scullmap_tree *scullmap_tree_new(const struct scullmap_backend *backend,
 					unsigned int order, unsigned int qset);
@@ -112,6 +135,14 @@ ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data);
 unsigned int scullmap_tree_pages(struct scullmap_tree *tree, pgoff_t pgoff,
 				 struct page **pages, unsigned int max);
+void scullmap_tree_usage(struct scullmap_tree *tree, struct scullmap_usage *usage);
+
+/* usage.c */
+void scullmap_usage_init(void);
+bool scullmap_charge(size_t bytes);
+void scullmap_uncharge(size_t bytes);
+void scullmap_debugfs_init(struct scullmap_dev *devs, unsigned int nr_devs);
+void scullmap_debugfs_exit(void);
 
 /* vmops.c */
 int scullmap_vmops_init(void);

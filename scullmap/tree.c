@@ -43,6 +43,20 @@ static size_t quantum_bytes(const struct scullmap_tree *tree)
 	return PAGE_SIZE << tree->order;
 }
 
+static size_t qset_bytes(const struct scullmap_tree *tree)
+{
+	struct scullmap_qset *qs;
+
+	return struct_size(qs, quantum, tree->qset);
+}
+
+/* What the tree holds, as the cap counts it (see usage.c). */
+static size_t tree_bytes(const struct scullmap_tree *tree)
+{
+	return tree->nr_quanta * quantum_bytes(tree) +
+	       tree->nr_qsets * qset_bytes(tree);
+}
+
 /**
  * scullmap_tree_new() - make an empty tree
  * @backend: the allocator of its quanta
@@ -82,6 +96,7 @@ void scullmap_tree_free(struct scullmap_tree *tree)
 		cond_resched();
 	}
 	xa_destroy(&tree->qsets);
+	scullmap_uncharge(tree_bytes(tree));
 	kfree(tree);
 }
 
@@ -101,7 +116,10 @@ static void *find_quantum(struct scullmap_tree *tree, unsigned long qnum)
 	return qs ? smp_load_acquire(&qs->quantum[qnum % tree->qset]) : NULL;
 }
 
-/* The quantum set of quantum @qnum, allocated if missing.  Writers only. */
+/*
+ * The quantum set of quantum @qnum, allocated if missing, or an ERR_PTR:
+ * -ENOSPC past the cap, -ENOMEM.  Writers only.
+ */
 static struct scullmap_qset *grow_qset(struct scullmap_tree *tree,
 				       unsigned long qnum)
 {
@@ -109,31 +127,46 @@ static struct scullmap_qset *grow_qset(struct scullmap_tree *tree,
 
 	if (qs)
 		return qs;
-	qs = kvzalloc(struct_size(qs, quantum, tree->qset), GFP_KERNEL_ACCOUNT);
+	if (!scullmap_charge(qset_bytes(tree)))
+		return ERR_PTR(-ENOSPC);
+	qs = kvzalloc(qset_bytes(tree), SCULLMAP_GFP);
 	if (!qs)
-		return NULL;
-	if (xa_err(xa_store(&tree->qsets, qnum / tree->qset, qs, GFP_KERNEL_ACCOUNT))) {
+		goto out_uncharge;
+	if (xa_err(xa_store(&tree->qsets, qnum / tree->qset, qs, SCULLMAP_GFP))) {
 		kvfree(qs);
-		return NULL;
+		goto out_uncharge;
 	}
 	WRITE_ONCE(tree->nr_qsets, tree->nr_qsets + 1);
 	return qs;
+
+out_uncharge:
+	scullmap_uncharge(qset_bytes(tree));
+	return ERR_PTR(-ENOMEM);
 }
 
-/* The quantum @qnum, allocated (zeroed) if missing.  Writers only. */
+/*
+ * The quantum @qnum, allocated (zeroed) if missing, or an ERR_PTR as
+ * grow_qset() gives.  A set made for a quantum that then fails stays,
+ * empty: a reader may have found it already.  Writers only.
+ */
 static void *grow_quantum(struct scullmap_tree *tree, unsigned long qnum)
 {
 	struct scullmap_qset *qs = grow_qset(tree, qnum);
 	void **slot;
 
-	if (!qs)
-		return NULL;
+	if (IS_ERR(qs))
+		return qs;
 	slot = &qs->quantum[qnum % tree->qset];
 	if (!*slot) {
-		void *quantum = tree->backend->alloc(tree->order);
+		void *quantum;
 
-		if (!quantum)
-			return NULL;
+		if (!scullmap_charge(quantum_bytes(tree)))
+			return ERR_PTR(-ENOSPC);
+		quantum = tree->backend->alloc(tree->order);
+		if (!quantum) {
+			scullmap_uncharge(quantum_bytes(tree));
+			return ERR_PTR(-ENOMEM);
+		}
 		/*
 		 * Readers may find it at once: the release orders the zeroing
 		 * before the pointer (find_quantum() pairs with it).
@@ -235,7 +268,8 @@ static void zero_tail(struct scullmap_tree *tree, loff_t pos)
  * quantum at a time, and raises the size as the data lands.  A quantum
  * allocated for a copy that then faults stays, zeroed, like a file's block.
  *
- * Return: bytes written, or -ENOMEM / -EFAULT if none could be.
+ * Return: bytes written, or if none could be: -ENOSPC (the module-wide
+ * cap), -ENOMEM or -EFAULT.
  */
 ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 			    size_t count, loff_t pos)
@@ -259,8 +293,8 @@ ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 		size_t offset = quantum_offset(tree, pos + done);
 		size_t left;
 
-		if (!quantum) {
-			err = -ENOMEM;
+		if (IS_ERR(quantum)) {
+			err = PTR_ERR(quantum);
 			break;
 		}
 		left = __copy_from_user(quantum + offset, buf + done, chunk);
@@ -372,4 +406,17 @@ unsigned int scullmap_tree_pages(struct scullmap_tree *tree, pgoff_t pgoff,
 		n += nr;
 	}
 	return n;
+}
+
+/**
+ * scullmap_tree_usage() - what a tree holds
+ * @tree:  the tree, kept alive by the caller's SRCU read lock or lock
+ * @usage: where to store it; @usage->mappings is left alone
+ */
+void scullmap_tree_usage(struct scullmap_tree *tree, struct scullmap_usage *usage)
+{
+	/* Pairs with the release in scullmap_tree_write(). */
+	usage->size = smp_load_acquire(&tree->size);
+	usage->pages = READ_ONCE(tree->nr_quanta) << tree->order;
+	usage->index_bytes = READ_ONCE(tree->nr_qsets) * qset_bytes(tree);
 }

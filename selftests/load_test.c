@@ -11,24 +11,6 @@
 #include "kselftest_harness.h"
 #include "scullmap_test.h"
 
-/* The major number the kernel gave the driver, from /proc/devices. */
-static int scullmap_major(void)
-{
-	FILE *f = fopen("/proc/devices", "r");
-	char line[128], name[64];
-	int major, found = -1;
-
-	if (!f)
-		return -1;
-	/* Lines are "MAJOR NAME", under "Character devices:" first. */
-	while (fgets(line, sizeof(line), f) && strcmp(line, "Block devices:\n"))
-		if (sscanf(line, "%d %63s", &major, name) == 2 &&
-		    !strcmp(name, MODULE_NAME))
-			found = major;
-	fclose(f);
-	return found;
-}
-
 /* Check that /dev/NAME is the char device MAJOR:MINOR, and so says sysfs. */
 static void check_node(struct __test_metadata *_metadata, const char *name,
 		       int major, int minor)
@@ -368,6 +350,16 @@ FIXTURE_VARIANT_ADD(bad_param, fault_window_too_big) {
 FIXTURE_VARIANT_ADD(bad_param, qset_too_big) {
 	.params = "qset=4097",
 	.message = "qset=4097 is out of range",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, max_mb_zero) {
+	.params = "max_mb=0",
+	.message = "max_mb must be 1..",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, max_mb_above_ram) {
+	.params = "max_mb=1099511627776",
+	.message = "max_mb must be 1..",
 };
 
 FIXTURE_SETUP(bad_param)

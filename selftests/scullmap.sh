@@ -45,6 +45,7 @@ run_test() {
 }
 
 run_test load_test
+run_test limits_test
 
 if ! insmod "$ko"; then
 	echo "not ok - insmod $ko"

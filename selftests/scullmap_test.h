@@ -49,6 +49,24 @@ static inline int module_loaded(void)
 	return access("/sys/module/" MODULE_NAME, F_OK) == 0;
 }
 
+/* The major number the kernel gave the driver, from /proc/devices. */
+static inline int scullmap_major(void)
+{
+	FILE *f = fopen("/proc/devices", "r");
+	char line[128], name[64];
+	int major, found = -1;
+
+	if (!f)
+		return -1;
+	/* Lines are "MAJOR NAME", under "Character devices:" first. */
+	while (fgets(line, sizeof(line), f) && strcmp(line, "Block devices:\n"))
+		if (sscanf(line, "%d %63s", &major, name) == 2 &&
+		    !strcmp(name, MODULE_NAME))
+			found = major;
+	fclose(f);
+	return found;
+}
+
 /*
  * The kernel log from now on: open /dev/kmsg at its end.  kmsg_find() then
  * reads the records logged since, and tells whether one contains @text.
@@ -80,6 +98,43 @@ static inline int kmsg_find(int fd, const char *text)
 			found = 1;
 	}
 	return found;
+}
+
+#define USAGE_FILE	"/sys/kernel/debug/scullmap/usage"
+
+/* One line of the driver's debugfs file (see scullmap/usage.c). */
+struct usage {
+	long long size;
+	long long pages;
+	long long index_bytes;
+	long long mappings;
+};
+
+/*
+ * Read the line of device @name ("scullmap0"; "total" for the sum) from the
+ * driver's debugfs file into @usage, and the bytes the cap counts and the
+ * cap into @held and @max.  Returns 0, or -1 if the file or line is missing.
+ */
+static inline int read_usage(const char *name, struct usage *usage,
+			     long long *held, long long *max)
+{
+	FILE *f = fopen(USAGE_FILE, "r");
+	char line[256], word[64];
+	int found = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "held_bytes %lld", held) == 1 ||
+		    sscanf(line, "max_bytes %lld", max) == 1)
+			continue;
+		if (sscanf(line, "%63s", word) == 1 && !strcmp(word, name))
+			found = sscanf(line, "%*s %lld %lld %lld %lld", &usage->size,
+				       &usage->pages, &usage->index_bytes,
+				       &usage->mappings) == 4;
+	}
+	fclose(f);
+	return found ? 0 : -1;
 }
 
 /* Memory access that reports SIGBUS instead of dying of it. */

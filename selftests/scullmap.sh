@@ -64,6 +64,13 @@ echo 1 >$window
 run_test mmap_test mmap_test@fault_window=1
 echo "$default_window" >$window
 
+# Fault injection needs a kernel built for it: the rig's debug kernel.
+if [ -e /proc/self/fail-nth ] && [ -d /sys/kernel/debug/failslab ]; then
+	run_test fault_test
+else
+	echo "# no fault injection in this kernel: fault_test runs on the debug kernel"
+fi
+
 if rmmod scullmap; then
 	echo "ok - rmmod scullmap"
 else

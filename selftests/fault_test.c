@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fault injection: make each allocation the driver makes fail in turn, and
+ * check that every failure gives a clean answer and leaves the device
+ * consistent.  Needs a kernel with CONFIG_FAULT_INJECTION_DEBUG_FS,
+ * FAILSLAB, FAIL_PAGE_ALLOC and FAULT_INJECTION_STACKTRACE_FILTER (the
+ * rig's debug kernel); scullmap.sh runs it only there, with the module
+ * loaded.
+ *
+ * The tool is /proc/thread-self/fail-nth: writing N makes the Nth
+ * allocation of this task from now on fail (a kmalloc through failslab, a
+ * page through fail_page_alloc).  The two are set up to count only
+ * allocations with the module's code on the stack: the driver's own, and
+ * those of the kernel functions it calls (the xarray's nodes, the page
+ * tables vm_insert_pages() fills, the driver model's objects at load).  A
+ * sweep sets N = 1, 2, ... and runs the same operation until it runs with
+ * no failure left to inject: every allocation site on that path has then
+ * failed once.  Reading fail-nth back tells whether the Nth came: 0 if it
+ * did.
+ *
+ * One failure alone never reaches some error paths: the xarray, for one,
+ * retries a failed node allocation in another way.  So each sweep runs
+ * twice: once with the Nth allocation failing, once with the Nth and all
+ * after it failing (memory that stays short).  For the second, the
+ * injectors also fail every counted allocation of a task whose
+ * /proc/thread-self/make-it-fail is 1, and the test sets it while armed.
+ */
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "kselftest_harness.h"
+#include "scullmap_test.h"
+#include <uapi/scullmap.h>
+
+#define FAILSLAB	"/sys/kernel/debug/failslab/"
+#define FAIL_PAGE_ALLOC	"/sys/kernel/debug/fail_page_alloc/"
+#define FAIL_NTH	"/proc/thread-self/fail-nth"
+#define MAKE_IT_FAIL	"/proc/thread-self/make-it-fail"
+#define MAX_SWEEP	4000	/* more steps than any path here has */
+#define TEST_QSET	4	/* small sets: a write crosses several */
+
+static int write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, text, strlen(text));
+	close(fd);
+	return ret < 0 ? -1 : 0;
+}
+
+enum { ONCE, FROM_THEN_ON, MODES };
+
+static const char * const mode_name[] = { "once", "from then on" };
+
+/*
+ * Arm the injection: the @nth counted allocation of this task fails, and
+ * in mode FROM_THEN_ON every one after it too, until failure_came().
+ */
+static int arm(unsigned int nth, int mode)
+{
+	char text[16];
+
+	if (mode == FROM_THEN_ON && write_text(MAKE_IT_FAIL, "1"))
+		return -1;
+	snprintf(text, sizeof(text), "%u", nth);
+	return write_text(FAIL_NTH, text);
+}
+
+/* Whether the armed failure came; disarms the injection either way. */
+static int failure_came(void)
+{
+	unsigned int left = 1;
+	FILE *f = fopen(FAIL_NTH, "r");
+
+	if (f) {
+		if (fscanf(f, "%u", &left) != 1)
+			left = 1;
+		fclose(f);
+	}
+	write_text(MAKE_IT_FAIL, "0");
+	write_text(FAIL_NTH, "0");
+	return left == 0;
+}
+
+/*
+ * The lowest address above the kernel's own code: one past its highest
+ * symbol in /proc/kallsyms.  Modules are loaded above the kernel image on
+ * x86-64, so a stack entry at or above it is the module's code.
+ */
+static unsigned long above_kernel_text(void)
+{
+	FILE *f = fopen("/proc/kallsyms", "r");
+	unsigned long addr, highest = 0;
+	char line[512];
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strchr(line, '[')) {
+			addr = strtoul(line, NULL, 16);
+			if (addr > highest)
+				highest = addr;
+		}
+	fclose(f);
+	return highest ? highest + 1 : 0;
+}
+
+/* The module's load address, from /proc/modules, or 0. */
+static unsigned long module_address(void)
+{
+	FILE *f = fopen("/proc/modules", "r");
+	unsigned long addr = 0;
+	char line[512];
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, MODULE_NAME " ", strlen(MODULE_NAME) + 1))
+			sscanf(line, "%*s %*s %*s %*s %*s %lx", &addr);
+	fclose(f);
+	return addr;
+}
+
+/*
+ * Set both injectors up for fail-nth, and for every allocation of a task
+ * that has make-it-fail set; for sleeping allocations too; silently (the
+ * log must show no stack dump); only from code above @start.
+ */
+static int setup_injection(unsigned long start)
+{
+	static const char * const dirs[] = { FAILSLAB, FAIL_PAGE_ALLOC };
+	static const char * const settings[][2] = {
+		{ "probability", "100" },
+		{ "times", "-1" },
+		{ "task-filter", "Y" },
+		{ "verbose", "0" },
+		{ "ignore-gfp-wait", "N" },
+		{ "require-end", "18446744073709551615" },
+		{ "stacktrace-depth", "32" },
+	};
+	char path[128], text[32];
+	unsigned int d, i;
+
+	for (d = 0; d < ARRAY_SIZE(dirs); d++) {
+		for (i = 0; i < ARRAY_SIZE(settings); i++) {
+			snprintf(path, sizeof(path), "%s%s", dirs[d], settings[i][0]);
+			if (write_text(path, settings[i][1]))
+				return -1;
+		}
+		snprintf(path, sizeof(path), "%srequire-start", dirs[d]);
+		snprintf(text, sizeof(text), "%lu", start);
+		if (write_text(path, text))
+			return -1;
+	}
+	return write_text(FAIL_PAGE_ALLOC "min-order", "0");
+}
+
+static void setup_or_die(struct __test_metadata *_metadata)
+{
+	unsigned long start = above_kernel_text();
+
+	ASSERT_NE(0UL, start) TH_LOG("no kernel symbols in /proc/kallsyms");
+	ASSERT_EQ(0, setup_injection(start))
+		TH_LOG("cannot set fault injection up: %s", strerror(errno));
+}
+
+static const char pattern[] = "fault injection ";
+
+static void fill(char *buf, size_t len, size_t pos)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = pattern[(pos + i) % (sizeof(pattern) - 1)];
+}
+
+/*
+ * Check that the driver's usage file adds up: what the cap counts is what
+ * the devices' lines say they hold.  An error path that forgot to give
+ * back what it counted shows here.
+ */
+static void check_usage_adds_up(struct __test_metadata *_metadata)
+{
+	struct usage total;
+	long long max, held;
+
+	ASSERT_EQ(0, read_usage("total", &total, &held, &max)) TH_LOG("no %s", USAGE_FILE);
+	EXPECT_EQ(held, total.pages * getpagesize() + total.index_bytes);
+}
+
+static int set_geometry(int fd, unsigned int order, unsigned int qset)
+{
+	struct scullmap_geometry geo = { .order = order, .qset = qset };
+
+	return ioctl(fd, SCULLMAP_IOC_SET_GEOMETRY, &geo);
+}
+
+static void check_geometry(struct __test_metadata *_metadata, int fd,
+			   unsigned int order, unsigned int qset)
+{
+	struct scullmap_info info;
+
+	ASSERT_EQ(0, ioctl(fd, SCULLMAP_IOC_GET_INFO, &info));
+	EXPECT_EQ(order, info.order);
+	EXPECT_EQ(qset, info.qset);
+}
+
+FIXTURE(inject) {
+	int fd;
+	size_t quantum;
+};
+
+FIXTURE_VARIANT(inject) {
+	const char *path;
+	unsigned int order;
+};
+
+FIXTURE_VARIANT_ADD(inject, pages_order0) {
+	.path = "/dev/scullmap3",
+	.order = 0,
+};
+
+FIXTURE_VARIANT_ADD(inject, pages_order2) {
+	.path = "/dev/scullmap3",
+	.order = 2,
+};
+
+FIXTURE_VARIANT_ADD(inject, vmalloc_order0) {
+	.path = "/dev/scullmapv3",
+	.order = 0,
+};
+
+FIXTURE_VARIANT_ADD(inject, vmalloc_order4) {
+	.path = "/dev/scullmapv3",
+	.order = 4,
+};
+
+FIXTURE_SETUP(inject)
+{
+	setup_or_die(_metadata);
+	self->fd = open(variant->path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", variant->path, strerror(errno));
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
+	ASSERT_EQ(0, set_geometry(self->fd, variant->order, TEST_QSET));
+	self->quantum = (size_t)getpagesize() << variant->order;
+}
+
+FIXTURE_TEARDOWN(inject)
+{
+	failure_came();
+	ioctl(self->fd, SCULLMAP_IOC_RESET);
+	set_geometry(self->fd, 0, 500);
+	close(self->fd);
+	check_usage_adds_up(_metadata);
+}
+
+/* Empty the device and write the first @len bytes of the pattern. */
+static void refill(struct __test_metadata *_metadata, int fd, size_t len)
+{
+	char *buf = malloc(len);
+
+	ASSERT_NE(NULL, buf);
+	fill(buf, len, 0);
+	ASSERT_EQ(0, ioctl(fd, SCULLMAP_IOC_RESET));
+	ASSERT_EQ((ssize_t)len, pwrite(fd, buf, len, 0));
+	free(buf);
+}
+
+/* Check that the device holds exactly the first @len bytes of the pattern. */
+static void check_holds(struct __test_metadata *_metadata, int fd, size_t len)
+{
+	char *got = malloc(len + 1), *want = malloc(len);
+
+	ASSERT_NE(NULL, got);
+	ASSERT_NE(NULL, want);
+	fill(want, len, 0);
+	EXPECT_EQ((ssize_t)len, pread(fd, got, len + 1, 0));
+	EXPECT_EQ(0, memcmp(got, want, len)) TH_LOG("the device's data changed");
+	EXPECT_EQ((off_t)len, lseek(fd, 0, SEEK_END));
+	free(got);
+	free(want);
+}
+
+/*
+ * A write over old quanta, new quanta and new quantum sets, with each of
+ * its allocations failing in turn.  The answer is ENOMEM if nothing was
+ * written, else a short count; the bytes it counts are there, the old bytes
+ * around them are intact, nothing else changed.
+ */
+static void sweep_write(struct __test_metadata *_metadata, int fd,
+			size_t quantum, int mode)
+{
+	size_t old_len = 3 * quantum + 10, pos = 2 * quantum + 100;
+	size_t len = 5 * quantum + quantum / 2, end, size;
+	char *buf = malloc(len), *got = malloc(pos + len + 1);
+	unsigned int nth, failures = 0;
+	ssize_t ret;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, got);
+	for (nth = 1; nth < MAX_SWEEP; nth++) {
+		refill(_metadata, fd, old_len);
+		memset(buf, 'W', len);
+		ASSERT_EQ(0, arm(nth, mode));
+		ret = pwrite(fd, buf, len, pos);
+		if (!failure_came()) {
+			ASSERT_EQ((ssize_t)len, ret) TH_LOG("%s", strerror(errno));
+			break;
+		}
+		failures++;
+		if (ret < 0) {
+			ASSERT_EQ(ENOMEM, errno)
+				TH_LOG("%s %u: %s", mode_name[mode], nth, strerror(errno));
+			ret = 0;
+		}
+		/* Old bytes, then what the write says it wrote, then the end. */
+		end = pos + ret;
+		size = end > old_len ? end : old_len;
+		ASSERT_EQ((ssize_t)size, pread(fd, got, pos + len + 1, 0))
+			TH_LOG("%s %u: the write said %zd", mode_name[mode], nth, ret);
+		fill(buf, old_len, 0);
+		EXPECT_EQ(0, memcmp(got, buf, pos)) TH_LOG("%s %u", mode_name[mode], nth);
+		memset(buf, 'W', len);
+		EXPECT_EQ(0, memcmp(got + pos, buf, ret)) TH_LOG("%s %u", mode_name[mode], nth);
+		if (end < old_len) {
+			fill(buf, old_len, 0);
+			EXPECT_EQ(0, memcmp(got + end, buf + end, old_len - end));
+		}
+		check_usage_adds_up(_metadata);
+	}
+	EXPECT_LT(0U, failures) TH_LOG("no allocation of the write failed");
+	TH_LOG("%s: %u allocations failed in turn", mode_name[mode], failures);
+	free(buf);
+	free(got);
+}
+
+TEST_F_TIMEOUT(inject, write, 120)
+{
+	int mode;
+
+	for (mode = ONCE; mode < MODES; mode++)
+		sweep_write(_metadata, self->fd, self->quantum, mode);
+}
+
+/*
+ * Emptying allocates the new, empty tree first: when that fails, RESET,
+ * open(O_TRUNC) and SET_GEOMETRY give ENOMEM and change nothing.  Other
+ * allocations on the way (the kernel's, inside synchronize_srcu() and the
+ * unmapping) may fail without harm: then the call must simply succeed.
+ */
+static int empty_by_reset(int fd, const char *path __attribute__((unused)))
+{
+	return ioctl(fd, SCULLMAP_IOC_RESET);
+}
+
+static int empty_by_open_trunc(int fd __attribute__((unused)), const char *path)
+{
+	int trunc_fd = open(path, O_RDWR | O_TRUNC | O_CLOEXEC);
+
+	if (trunc_fd < 0)
+		return -1;
+	close(trunc_fd);
+	return 0;
+}
+
+static void sweep_empty(struct __test_metadata *_metadata, int fd,
+			const char *path, size_t len,
+			int (*empty)(int fd, const char *path), int mode)
+{
+	unsigned int nth, refused = 0;
+	int ret, came;
+
+	for (nth = 1; nth < MAX_SWEEP; nth++) {
+		refill(_metadata, fd, len);
+		ASSERT_EQ(0, arm(nth, mode));
+		ret = empty(fd, path);
+		came = failure_came();
+		if (came && ret) {
+			refused++;
+			EXPECT_EQ(ENOMEM, errno) TH_LOG("%s %u", mode_name[mode], nth);
+			check_holds(_metadata, fd, len);
+			continue;
+		}
+		ASSERT_EQ(0, ret) TH_LOG("%s %u: %s", mode_name[mode], nth, strerror(errno));
+		EXPECT_EQ(0, lseek(fd, 0, SEEK_END));
+		if (!came)
+			break;
+	}
+	EXPECT_LT(0U, refused) TH_LOG("%s: no allocation made it fail", mode_name[mode]);
+}
+
+TEST_F_TIMEOUT(inject, reset, 120)
+{
+	int mode;
+
+	for (mode = ONCE; mode < MODES; mode++)
+		sweep_empty(_metadata, self->fd, variant->path,
+			    2 * self->quantum + 1, empty_by_reset, mode);
+}
+
+TEST_F_TIMEOUT(inject, open_trunc, 120)
+{
+	int mode;
+
+	for (mode = ONCE; mode < MODES; mode++)
+		sweep_empty(_metadata, self->fd, variant->path,
+			    2 * self->quantum + 1, empty_by_open_trunc, mode);
+}
+
+TEST_F_TIMEOUT(inject, set_geometry, 120)
+{
+	unsigned int nth, refused = 0;
+	int mode, ret, came;
+
+	for (mode = ONCE; mode < MODES; mode++) {
+		for (nth = 1; nth < MAX_SWEEP; nth++) {
+			ASSERT_EQ(0, set_geometry(self->fd, variant->order, TEST_QSET));
+			ASSERT_EQ(0, arm(nth, mode));
+			ret = set_geometry(self->fd, 1, 7);
+			came = failure_came();
+			if (came && ret) {
+				refused++;
+				EXPECT_EQ(ENOMEM, errno) TH_LOG("%s %u", mode_name[mode], nth);
+				check_geometry(_metadata, self->fd, variant->order, TEST_QSET);
+				continue;
+			}
+			ASSERT_EQ(0, ret)
+				TH_LOG("%s %u: %s", mode_name[mode], nth, strerror(errno));
+			check_geometry(_metadata, self->fd, 1, 7);
+			if (!came)
+				break;
+		}
+	}
+	EXPECT_LT(0U, refused) TH_LOG("no allocation made SET_GEOMETRY fail");
+}
+
+/*
+ * A fault whose page table allocation fails answers VM_FAULT_OOM; the
+ * kernel then retries the access, which must find the right data: no
+ * SIGBUS, no wrong page.  Each try maps the device in a gigabyte of its
+ * own, where no page table exists yet: vm_insert_pages() has to allocate
+ * them, from the fault handler.
+ */
+#define FRESH_REGION(nth)	((void *)((64UL + (nth)) << 30))
+
+TEST_F_TIMEOUT(inject, fault, 120)
+{
+	size_t len = 4 * self->quantum, page = getpagesize(), i;
+	unsigned int nth, failures = 0;
+	char *map, *want = malloc(len), value;
+	int sig;
+
+	ASSERT_NE(NULL, want);
+	fill(want, len, 0);
+	refill(_metadata, self->fd, len);
+	for (nth = 1; nth < MAX_SWEEP; nth++) {
+		map = mmap(FRESH_REGION(nth), len, PROT_READ,
+			   MAP_SHARED | MAP_FIXED_NOREPLACE, self->fd, 0);
+		ASSERT_NE(MAP_FAILED, map) TH_LOG("%s", strerror(errno));
+		i = (nth * 7 % (len / page)) * page;
+		/*
+		 * Once only: a page table allocation that kept failing would
+		 * have the kernel retry the access for ever.
+		 */
+		ASSERT_EQ(0, arm(nth, ONCE));
+		sig = read_byte(map + i, &value);
+		if (!failure_came()) {
+			EXPECT_EQ(0, sig);
+			EXPECT_EQ(want[i], value);
+			munmap(map, len);
+			break;
+		}
+		failures++;
+		EXPECT_EQ(0, sig) TH_LOG("allocation %u: SIGBUS", nth);
+		EXPECT_EQ(want[i], value) TH_LOG("allocation %u: wrong data", nth);
+		munmap(map, len);
+	}
+	EXPECT_LT(0U, failures) TH_LOG("no allocation of the fault failed");
+	check_holds(_metadata, self->fd, len);
+	free(want);
+}
+
+/* Check that a failed load left nothing: no module, class, node or major. */
+static void check_gone(struct __test_metadata *_metadata, unsigned int nth)
+{
+	EXPECT_FALSE(module_loaded()) TH_LOG("allocation %u", nth);
+	EXPECT_NE(0, access("/sys/class/scullmap", F_OK)) TH_LOG("allocation %u", nth);
+	EXPECT_NE(0, access("/dev/scullmap0", F_OK)) TH_LOG("allocation %u", nth);
+	EXPECT_NE(0, access("/dev/scullmapv0", F_OK)) TH_LOG("allocation %u", nth);
+	EXPECT_EQ(-1, scullmap_major()) TH_LOG("allocation %u", nth);
+}
+
+/*
+ * Module init with each of its allocations failing in turn: the load fails
+ * with ENOMEM and leaves no trace, or (when the allocation was one whose
+ * loss costs only a debugfs file) succeeds.  Ends with the module loaded.
+ */
+static void sweep_load(struct __test_metadata *_metadata, int mode)
+{
+	unsigned int nth, failures = 0;
+	int ret;
+
+	for (nth = 1; nth < MAX_SWEEP; nth++) {
+		ASSERT_EQ(0, arm(nth, mode));
+		ret = load_module("nr_devs=1");
+		if (!failure_came()) {
+			ASSERT_EQ(0, ret) TH_LOG("load: %s", strerror(errno));
+			break;
+		}
+		failures++;
+		if (ret == 0) {
+			ASSERT_EQ(0, unload_module());
+			continue;
+		}
+		EXPECT_EQ(ENOMEM, errno)
+			TH_LOG("%s %u: %s", mode_name[mode], nth, strerror(errno));
+		check_gone(_metadata, nth);
+	}
+	EXPECT_LT(0U, failures) TH_LOG("no allocation of module init failed");
+	TH_LOG("%s: %u allocations failed in turn", mode_name[mode], failures);
+}
+
+FIXTURE(load) {
+};
+
+FIXTURE_SETUP(load)
+{
+	setup_or_die(_metadata);
+	if (module_loaded())
+		ASSERT_EQ(0, unload_module()) TH_LOG("cannot unload: %s", strerror(errno));
+}
+
+/* Leave the module loaded with its defaults, as scullmap.sh had it. */
+FIXTURE_TEARDOWN(load)
+{
+	failure_came();
+	if (module_loaded())
+		unload_module();
+	load_module("");
+}
+
+TEST_F_TIMEOUT(load, each_allocation_fails, 600)
+{
+	unsigned long start = above_kernel_text();
+	int mode;
+
+	for (mode = ONCE; mode < MODES; mode++) {
+		sweep_load(_metadata, mode);
+		/* The injection counted the module's code: it lies above the kernel's. */
+		EXPECT_LE(start, module_address());
+		ASSERT_EQ(0, unload_module());
+	}
+}
+
+TEST_HARNESS_MAIN

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "kselftest_harness.h"
 #include "scullmap_test.h"
@@ -1094,6 +1095,181 @@ TEST_F(map, threads)
 		free(w[i].want);
 	}
 	pthread_barrier_destroy(&start);
+}
+
+/*
+ * Emptying the device while other threads fault its pages.  The main
+ * thread empties the device, alternately with RESET and open(O_TRUNC),
+ * and writes it again, generation after generation, each with its own
+ * bytes.  Reading threads walk shared and private mappings of it all the
+ * while.  Every access must give SIGBUS (the device is empty or not yet
+ * written that far) or the bytes of a generation that is current: never a
+ * generation emptied before the access began (a mapping left onto old
+ * pages), never zeros or anything else (a page freed and reused).  A hang
+ * is a failure too, by the harness's timeout.
+ */
+#define RACE_READERS	3
+#define RACE_MSEC	1500
+#define RACE_MIN_GENS	8
+#define RACE_MAX_GENS	200	/* generations must not wrap the byte values */
+
+/* Every byte of device page @pg written in generation @gen; never zero. */
+static unsigned char race_byte(size_t pg, unsigned int gen)
+{
+	return (gen * 7 + pg) % 255 + 1;
+}
+
+struct fault_race {
+	unsigned int gen;	/* the oldest generation an access may see */
+	int stop;
+	size_t page;
+	size_t pages;		/* pages in the device when it is written */
+};
+
+struct race_reader {
+	pthread_t thread;
+	struct fault_race *race;
+	const char *map;
+	unsigned long data, sigbus;	/* accesses that gave each answer */
+	char err[MSG_LEN];
+};
+
+/*
+ * SIGBUS in a reading thread: each thread jumps back to its own buffer
+ * (the signal of a fault goes to the thread that faulted).
+ */
+static __thread sigjmp_buf race_jmp;
+
+static void race_sigbus(int sig)
+{
+	siglongjmp(race_jmp, sig);
+}
+
+/*
+ * Load the byte at @addr into @value: 0, or SIGBUS if the load raised it.
+ * Nothing in this frame changes after sigsetjmp(), so nothing needs to be
+ * volatile to survive the jump.
+ */
+static int race_load(const char *addr, unsigned char *value)
+{
+	if (sigsetjmp(race_jmp, 1))
+		return SIGBUS;
+	*value = __atomic_load_n(addr, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static void *race_read(void *arg)
+{
+	struct race_reader *r = arg;
+	struct fault_race *race = r->race;
+	unsigned int before, after, gen;
+	size_t pg, pass = 0;
+	unsigned char got;
+
+	while (!__atomic_load_n(&race->stop, __ATOMIC_SEQ_CST)) {
+		for (pg = 0; pg < race->pages; pg++) {
+			/* A different byte of the page each pass. */
+			const char *addr = r->map + pg * race->page +
+					   (pg * 61 + pass * 17) % race->page;
+
+			before = __atomic_load_n(&race->gen, __ATOMIC_SEQ_CST);
+			if (race_load(addr, &got)) {
+				r->sigbus++;
+				continue;
+			}
+			after = __atomic_load_n(&race->gen, __ATOMIC_SEQ_CST);
+			for (gen = before; gen <= after; gen++)
+				if (got == race_byte(pg, gen))
+					break;
+			if (gen > after) {
+				snprintf(r->err, sizeof(r->err),
+					 "page %zu gave %#x, no generation of %u..%u wrote that",
+					 pg, got, before, after);
+				return NULL;
+			}
+			r->data++;
+		}
+		pass++;
+	}
+	return NULL;
+}
+
+/* Empty the device, by RESET or open(O_TRUNC); 0 or an errno. */
+static int race_empty(int fd, const char *path, int by_reset)
+{
+	int tfd;
+
+	if (by_reset)
+		return ioctl(fd, SCULLMAP_IOC_RESET) ? errno : 0;
+	tfd = open(path, O_WRONLY | O_TRUNC);
+	if (tfd < 0)
+		return errno;
+	close(tfd);
+	return 0;
+}
+
+TEST_F(map, reset_races_faults)
+{
+	struct fault_race race = { .page = self->page };
+	struct race_reader rd[RACE_READERS] = {};
+	struct sigaction sa = { .sa_handler = race_sigbus }, old;
+	unsigned long data = 0, sigbus = 0;
+	unsigned int gen, gens = 0, i;
+	struct timespec t0, t;
+	size_t len, pg;
+	char *buf, *m, *p;
+	long msec = 0;
+	int err = 0;
+
+	len = 2 * self->qset > 64 * self->page ? 2 * self->qset : 64 * self->page;
+	race.pages = len / self->page;
+	buf = malloc(len);
+	ASSERT_NE(NULL, buf);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, &old));
+	for (i = 0; i < RACE_READERS; i++) {
+		rd[i].race = &race;
+		rd[i].map = i == RACE_READERS - 1 ? p : m;
+		ASSERT_EQ(0, pthread_create(&rd[i].thread, NULL, race_read, &rd[i]));
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (gen = 1; gen <= RACE_MAX_GENS; gen++) {
+		/* Once emptying returns, nothing older than @gen may be seen. */
+		err = race_empty(self->fd, variant->path, gen & 1);
+		if (err)
+			break;
+		__atomic_store_n(&race.gen, gen, __ATOMIC_SEQ_CST);
+		for (pg = 0; pg < race.pages; pg++)
+			memset(buf + pg * self->page, race_byte(pg, gen), self->page);
+		if (full_pwrite(self->fd, buf, len, 0) != (ssize_t)len) {
+			err = errno;
+			break;
+		}
+		gens = gen;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		msec = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (gen >= RACE_MIN_GENS && msec >= RACE_MSEC)
+			break;
+	}
+	__atomic_store_n(&race.stop, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < RACE_READERS; i++)
+		pthread_join(rd[i].thread, NULL);
+	sigaction(SIGBUS, &old, NULL);
+	free(buf);
+
+	EXPECT_EQ(0, err) TH_LOG("emptying or writing, generation %u: %s", gen, strerror(err));
+	for (i = 0; i < RACE_READERS; i++) {
+		EXPECT_EQ('\0', rd[i].err[0]) TH_LOG("reader %u: %s", i, rd[i].err);
+		data += rd[i].data;
+		sigbus += rd[i].sigbus;
+	}
+	TH_LOG("%u generations in %ld ms: %lu accesses saw data, %lu SIGBUS",
+	       gens, msec, data, sigbus);
+	/* Both answers must have come up, or the race was not run. */
+	EXPECT_LT(0UL, data);
+	EXPECT_LT(0UL, sigbus);
 }
 
 /* mmap refuses unaligned offsets and ranges that end past max_size. */

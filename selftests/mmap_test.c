@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "kselftest_harness.h"
 #include "scullmap_test.h"
@@ -211,6 +212,26 @@ static void check_sigbus(struct __test_metadata *_metadata, char *addr,
 			TH_LOG("%s: writing page %zu did not raise SIGBUS",
 			       what, i / page);
 	}
+}
+
+/*
+ * Store @value at @addr.  Returns 0, or the signal the store raised:
+ * SIGSEGV where the mapping does not allow it, SIGBUS where the driver
+ * has no page.
+ */
+static int store_signal(char *addr, char value)
+{
+	struct sigaction sa = { .sa_handler = sigbus_handler }, old_segv, old_bus;
+	int sig;
+
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sigaction(SIGBUS, &sa, &old_bus);
+	sig = sigsetjmp(sigbus_jmp, 1);
+	if (!sig)
+		__atomic_store_n(addr, value, __ATOMIC_RELAXED);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	sigaction(SIGBUS, &old_bus, NULL);
+	return sig;
 }
 
 static void get_info(struct __test_metadata *_metadata, int fd,
@@ -1076,6 +1097,181 @@ TEST_F(map, threads)
 	pthread_barrier_destroy(&start);
 }
 
+/*
+ * Emptying the device while other threads fault its pages.  The main
+ * thread empties the device, alternately with RESET and open(O_TRUNC),
+ * and writes it again, generation after generation, each with its own
+ * bytes.  Reading threads walk shared and private mappings of it all the
+ * while.  Every access must give SIGBUS (the device is empty or not yet
+ * written that far) or the bytes of a generation that is current: never a
+ * generation emptied before the access began (a mapping left onto old
+ * pages), never zeros or anything else (a page freed and reused).  A hang
+ * is a failure too, by the harness's timeout.
+ */
+#define RACE_READERS	3
+#define RACE_MSEC	1500
+#define RACE_MIN_GENS	4	/* a debug kernel takes seconds for each */
+#define RACE_MAX_GENS	200	/* generations must not wrap the byte values */
+
+/* Every byte of device page @pg written in generation @gen; never zero. */
+static unsigned char race_byte(size_t pg, unsigned int gen)
+{
+	return (gen * 7 + pg) % 255 + 1;
+}
+
+struct fault_race {
+	unsigned int gen;	/* the oldest generation an access may see */
+	int stop;
+	size_t page;
+	size_t pages;		/* pages in the device when it is written */
+};
+
+struct race_reader {
+	pthread_t thread;
+	struct fault_race *race;
+	const char *map;
+	unsigned long data, sigbus;	/* accesses that gave each answer */
+	char err[MSG_LEN];
+};
+
+/*
+ * SIGBUS in a reading thread: each thread jumps back to its own buffer
+ * (the signal of a fault goes to the thread that faulted).
+ */
+static __thread sigjmp_buf race_jmp;
+
+static void race_sigbus(int sig)
+{
+	siglongjmp(race_jmp, sig);
+}
+
+/*
+ * Load the byte at @addr into @value: 0, or SIGBUS if the load raised it.
+ * Nothing in this frame changes after sigsetjmp(), so nothing needs to be
+ * volatile to survive the jump.
+ */
+static int race_load(const char *addr, unsigned char *value)
+{
+	if (sigsetjmp(race_jmp, 1))
+		return SIGBUS;
+	*value = __atomic_load_n(addr, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static void *race_read(void *arg)
+{
+	struct race_reader *r = arg;
+	struct fault_race *race = r->race;
+	unsigned int before, after, gen;
+	size_t pg, pass = 0;
+	unsigned char got;
+
+	while (!__atomic_load_n(&race->stop, __ATOMIC_SEQ_CST)) {
+		for (pg = 0; pg < race->pages; pg++) {
+			/* A different byte of the page each pass. */
+			const char *addr = r->map + pg * race->page +
+					   (pg * 61 + pass * 17) % race->page;
+
+			before = __atomic_load_n(&race->gen, __ATOMIC_SEQ_CST);
+			if (race_load(addr, &got)) {
+				r->sigbus++;
+				continue;
+			}
+			after = __atomic_load_n(&race->gen, __ATOMIC_SEQ_CST);
+			for (gen = before; gen <= after; gen++)
+				if (got == race_byte(pg, gen))
+					break;
+			if (gen > after) {
+				snprintf(r->err, sizeof(r->err),
+					 "page %zu gave %#x, no generation of %u..%u wrote that",
+					 pg, got, before, after);
+				return NULL;
+			}
+			r->data++;
+		}
+		pass++;
+	}
+	return NULL;
+}
+
+/* Empty the device, by RESET or open(O_TRUNC); 0 or an errno. */
+static int race_empty(int fd, const char *path, int by_reset)
+{
+	int tfd;
+
+	if (by_reset)
+		return ioctl(fd, SCULLMAP_IOC_RESET) ? errno : 0;
+	tfd = open(path, O_WRONLY | O_TRUNC);
+	if (tfd < 0)
+		return errno;
+	close(tfd);
+	return 0;
+}
+
+TEST_F(map, reset_races_faults)
+{
+	struct fault_race race = { .page = self->page };
+	struct race_reader rd[RACE_READERS] = {};
+	struct sigaction sa = { .sa_handler = race_sigbus }, old;
+	unsigned long data = 0, sigbus = 0;
+	unsigned int gen, gens = 0, i;
+	struct timespec t0, t;
+	size_t len, pg;
+	char *buf, *m, *p;
+	long msec = 0;
+	int err = 0;
+
+	len = 2 * self->qset > 64 * self->page ? 2 * self->qset : 64 * self->page;
+	race.pages = len / self->page;
+	buf = malloc(len);
+	ASSERT_NE(NULL, buf);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
+	ASSERT_EQ(0, sigaction(SIGBUS, &sa, &old));
+	for (i = 0; i < RACE_READERS; i++) {
+		rd[i].race = &race;
+		rd[i].map = i == RACE_READERS - 1 ? p : m;
+		ASSERT_EQ(0, pthread_create(&rd[i].thread, NULL, race_read, &rd[i]));
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (gen = 1; gen <= RACE_MAX_GENS; gen++) {
+		/* Once emptying returns, nothing older than @gen may be seen. */
+		err = race_empty(self->fd, variant->path, gen & 1);
+		if (err)
+			break;
+		__atomic_store_n(&race.gen, gen, __ATOMIC_SEQ_CST);
+		for (pg = 0; pg < race.pages; pg++)
+			memset(buf + pg * self->page, race_byte(pg, gen), self->page);
+		if (full_pwrite(self->fd, buf, len, 0) != (ssize_t)len) {
+			err = errno;
+			break;
+		}
+		gens = gen;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		msec = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (gen >= RACE_MIN_GENS && msec >= RACE_MSEC)
+			break;
+	}
+	__atomic_store_n(&race.stop, 1, __ATOMIC_SEQ_CST);
+	for (i = 0; i < RACE_READERS; i++)
+		pthread_join(rd[i].thread, NULL);
+	sigaction(SIGBUS, &old, NULL);
+	free(buf);
+
+	EXPECT_EQ(0, err) TH_LOG("emptying or writing, generation %u: %s", gen, strerror(err));
+	for (i = 0; i < RACE_READERS; i++) {
+		EXPECT_EQ('\0', rd[i].err[0]) TH_LOG("reader %u: %s", i, rd[i].err);
+		data += rd[i].data;
+		sigbus += rd[i].sigbus;
+	}
+	TH_LOG("%u generations in %ld ms: %lu accesses saw data, %lu SIGBUS",
+	       gens, msec, data, sigbus);
+	/* Both answers must have come up, or the race was not run. */
+	EXPECT_LT(0UL, data);
+	EXPECT_LT(0UL, sigbus);
+}
+
 /* mmap refuses unaligned offsets and ranges that end past max_size. */
 TEST_F(map, mmap_errors)
 {
@@ -1105,6 +1301,195 @@ TEST_F(map, mmap_errors)
 	m = map_fd(_metadata, &self->maps, self->fd, max - page, page, MAP_SHARED);
 	ASSERT_EQ(1, mappings(_metadata, self->fd));
 	check_sigbus(_metadata, m, page, "the last page below max_size");
+}
+
+/*
+ * Arguments mmap() refuses, and who refuses them.  The core mm checks the
+ * length, the flags and the offset arithmetic before the driver is asked:
+ * a zero length or a mapping type that is neither shared nor private is
+ * EINVAL, a length that cannot fit the address space ENOMEM, an offset
+ * whose end wraps past the 64-bit file range EOVERFLOW, MAP_HUGETLB on
+ * anything but hugetlbfs EINVAL, and a flag MAP_SHARED_VALIDATE cannot
+ * honour for this file (MAP_SYNC, an unknown bit) EOPNOTSUPP.  What is
+ * left is the driver's: a range ending past 1 TiB is ENXIO, the error
+ * POSIX gives for a range outside what the object can hold.  No attempt
+ * leaves a mapping behind.
+ */
+TEST_F(map, mmap_bad_args)
+{
+	const size_t page = self->page;
+	const struct {
+		size_t len;
+		off_t off;
+		int flags;
+		int err;
+		const char *what;
+	} cases[] = {
+		{ 0, 0, MAP_SHARED, EINVAL, "length 0" },
+		{ 0, 0, MAP_PRIVATE, EINVAL, "length 0, private" },
+		{ page, 0, 0, EINVAL, "neither MAP_SHARED nor MAP_PRIVATE" },
+		{ SIZE_MAX, 0, MAP_SHARED, ENOMEM, "length SIZE_MAX" },
+		{ 1UL << 62, 0, MAP_SHARED, ENOMEM, "a length beyond the address space" },
+		{ page, -(off_t)page, MAP_SHARED, EOVERFLOW,
+		  "the last page of the 64-bit range (offset -PAGE_SIZE)" },
+		{ page, 1LL << 62, MAP_SHARED, ENXIO, "offset 2^62" },
+		{ page, 1LL << 62, MAP_PRIVATE, ENXIO, "offset 2^62, private" },
+		{ 1UL << 41, 0, MAP_SHARED, ENXIO, "2 TiB from offset 0" },
+		{ page, 0, MAP_PRIVATE | MAP_HUGETLB, EINVAL, "MAP_HUGETLB" },
+		{ page, 0, MAP_SHARED_VALIDATE | MAP_SYNC, EOPNOTSUPP,
+		  "MAP_SHARED_VALIDATE | MAP_SYNC" },
+		{ page, 0, MAP_SHARED_VALIDATE | 0x800000, EOPNOTSUPP,
+		  "MAP_SHARED_VALIDATE with an unknown flag" },
+	};
+	unsigned int i;
+	char *m;
+
+	fill(_metadata, self->fd, 0, page, 1);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		errno = 0;
+		m = mmap(NULL, cases[i].len, PROT_READ, cases[i].flags, self->fd, cases[i].off);
+		if (m != MAP_FAILED)
+			munmap(m, cases[i].len);
+		EXPECT_EQ(MAP_FAILED, m) TH_LOG("mmap, %s, worked", cases[i].what);
+		EXPECT_EQ(cases[i].err, errno)
+			TH_LOG("mmap, %s: %s, expected %s", cases[i].what,
+			       strerror(errno), strerror(cases[i].err));
+	}
+	ASSERT_EQ(0, mappings(_metadata, self->fd))
+		TH_LOG("a refused mmap left a mapping counted");
+
+	/* MAP_SHARED_VALIDATE with nothing more is MAP_SHARED. */
+	m = map_fd(_metadata, &self->maps, self->fd, 0, page, MAP_SHARED_VALIDATE);
+	check_map(_metadata, m, page, 0, 1, "MAP_SHARED_VALIDATE");
+}
+
+/*
+ * The access mode of the file limits its mappings, as for any file, and
+ * the core mm enforces it: a mapping needs read access (EACCES on an
+ * O_WRONLY file), a shared writable one also write access (EACCES on an
+ * O_RDONLY file, at mmap() or at a later mprotect()).  A private writable
+ * mapping of an O_RDONLY file is allowed, because its stores never reach
+ * the file.  A store into a read-only mapping raises SIGSEGV, and changes
+ * nothing.
+ */
+TEST_F(map, mmap_access_mode)
+{
+	const size_t page = self->page;
+	char *m, *p;
+	int rfd, wfd;
+
+	fill(_metadata, self->fd, 0, 2 * page, 1);
+	rfd = open(variant->path, O_RDONLY);
+	ASSERT_LE(0, rfd);
+	wfd = open(variant->path, O_WRONLY);
+	ASSERT_LE(0, wfd);
+
+	errno = 0;
+	m = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
+	EXPECT_EQ(MAP_FAILED, m) TH_LOG("a shared writable mapping of an O_RDONLY file");
+	EXPECT_EQ(EACCES, errno) TH_LOG("shared writable, O_RDONLY: %s", strerror(errno));
+	errno = 0;
+	m = mmap(NULL, page, PROT_READ, MAP_SHARED, wfd, 0);
+	EXPECT_EQ(MAP_FAILED, m) TH_LOG("a mapping of an O_WRONLY file");
+	EXPECT_EQ(EACCES, errno) TH_LOG("mapping of an O_WRONLY file: %s", strerror(errno));
+	close(wfd);
+
+	m = mmap(NULL, 2 * page, PROT_READ, MAP_SHARED, rfd, 0);
+	ASSERT_NE(MAP_FAILED, m) TH_LOG("a read-only shared mapping: %s", strerror(errno));
+	self->maps.addr[0] = m;
+	self->maps.len[0] = 2 * page;
+	errno = 0;
+	EXPECT_EQ(-1, mprotect(m, page, PROT_READ | PROT_WRITE))
+		TH_LOG("mprotect made a shared mapping of an O_RDONLY file writable");
+	EXPECT_EQ(EACCES, errno) TH_LOG("mprotect: %s", strerror(errno));
+	EXPECT_EQ(SIGSEGV, store_signal(m + 5, 0x5a))
+		TH_LOG("a store into a read-only mapping");
+
+	p = map_fd(_metadata, &self->maps, rfd, 0, 2 * page, MAP_PRIVATE);
+	EXPECT_EQ(0, store_signal(p + 5, ~pat(5, 1)))
+		TH_LOG("a store into a private writable mapping of an O_RDONLY file");
+	close(rfd);
+
+	check_map(_metadata, m, 2 * page, 0, 1, "the read-only mapping, after the stores");
+	check_dev(_metadata, self->fd, 0, 2 * page, 1, "the device, after the stores");
+}
+
+/*
+ * read() and write() whose user buffer is a mapping of the device itself
+ * where it cannot serve the copy: a page in a hole (the copy's fault gets
+ * the driver's SIGBUS answer, which the kernel turns into EFAULT for a
+ * copy, not a signal) or a read-only mapping (read() must not store
+ * through it).  Nothing is copied: EFAULT, and the device is unchanged,
+ * the hole still a hole.  A buffer that runs from data into a hole gives
+ * a short count of the bytes before the hole.
+ */
+TEST_F(map, io_faulting_buffer)
+{
+	const size_t q = self->quantum;
+	struct scullmap_info info;
+	char *m, *ro;
+
+	/* Quanta 0 and 2 hold data; quantum 1 is a hole. */
+	fill(_metadata, self->fd, 0, q, 1);
+	fill(_metadata, self->fd, 2 * q, q, 2);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, 3 * q, MAP_SHARED);
+
+	errno = 0;
+	EXPECT_EQ(-1, pwrite(self->fd, m + q, 100, 10)) TH_LOG("write() from a hole");
+	EXPECT_EQ(EFAULT, errno) TH_LOG("write() from a hole: %s", strerror(errno));
+	errno = 0;
+	EXPECT_EQ(-1, pread(self->fd, m + q, 100, 10)) TH_LOG("read() into a hole");
+	EXPECT_EQ(EFAULT, errno) TH_LOG("read() into a hole: %s", strerror(errno));
+
+	ro = mmap(NULL, q, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	self->maps.addr[1] = ro;
+	self->maps.len[1] = q;
+	errno = 0;
+	EXPECT_EQ(-1, pread(self->fd, ro, 100, 2 * q))
+		TH_LOG("read() into a read-only mapping of the device");
+	EXPECT_EQ(EFAULT, errno)
+		TH_LOG("read() into a read-only mapping: %s", strerror(errno));
+
+	get_info(_metadata, self->fd, &info);
+	EXPECT_EQ(3 * q, info.size);
+	EXPECT_EQ(2ULL, info.quanta) TH_LOG("a failed copy filled the hole");
+	check_dev(_metadata, self->fd, 0, q, 1, "quantum 0, after the failed copies");
+	check_dev(_metadata, self->fd, 2 * q, q, 2, "quantum 2, after the failed copies");
+	check_sigbus(_metadata, m + q, q, "the hole, after the failed copies");
+
+	/* From data into the hole: the bytes before it, and a short count. */
+	EXPECT_EQ(100, pread(self->fd, m + q - 100, 200, 2 * q))
+		TH_LOG("read() into a buffer that runs into a hole: %s", strerror(errno));
+	check_dev_as(_metadata, self->fd, q - 100, 100, 2 * q, 2,
+		     "the bytes read() before the hole");
+	EXPECT_EQ(100, pwrite(self->fd, m + q - 100, 200, 3 * q))
+		TH_LOG("write() from a buffer that runs into a hole: %s", strerror(errno));
+	check_dev_as(_metadata, self->fd, 3 * q, 100, 2 * q, 2,
+		     "the bytes written before the hole");
+	get_info(_metadata, self->fd, &info);
+	EXPECT_EQ(3 * q + 100, info.size);
+}
+
+/*
+ * mremap() can grow a mapping that ends at 1 TiB beyond it (mmap() would
+ * have refused that range; mremap() does not ask the driver).  The pages
+ * beyond can never hold data, and raise SIGBUS like any page past the end.
+ */
+TEST_F(map, mremap_past_max_size)
+{
+	const size_t page = self->page;
+	const off_t last = self->max_size - page;
+	char *m, *got;
+
+	fill(_metadata, self->fd, last, page, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, last, page, MAP_SHARED);
+	check_map(_metadata, m, page, last, 1, "the last page below 1 TiB");
+	got = mremap(m, page, 3 * page, MREMAP_MAYMOVE);
+	ASSERT_NE(MAP_FAILED, got) TH_LOG("mremap: %s", strerror(errno));
+	moved_map(&self->maps, m, got, 3 * page);
+	check_map(_metadata, got, page, last, 1, "the last page, after mremap");
+	check_sigbus(_metadata, got + page, 2 * page, "pages beyond 1 TiB");
 }
 
 /* A mapping lives on after its file is closed. */

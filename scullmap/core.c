@@ -101,6 +101,13 @@ static int scullmap_open(struct inode *inode, struct file *filp)
 {
 	struct scullmap_dev *dev = container_of(inode->i_cdev, struct scullmap_dev, cdev);
 
+	/*
+	 * The VFS refuses O_DIRECT (there is no page cache to bypass), but
+	 * only after this returns: refuse it first, or O_TRUNC would empty
+	 * the device for an open that fails.
+	 */
+	if (filp->f_flags & O_DIRECT)
+		return -EINVAL;
 	filp->private_data = dev;
 	/* Link the mappings of every open file into the one address_space. */
 	filp->f_mapping = dev->inode->i_mapping;

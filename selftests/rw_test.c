@@ -470,13 +470,16 @@ TEST_F(rw, wrong_access_mode)
 
 /*
  * O_DIRECT asks for transfers that bypass a page cache; the device has
- * none to bypass (its address_space has no direct_IO), so the VFS refuses
- * the open with EINVAL after the driver's open, as it does for any
- * character device.  The data stays.
+ * none to bypass, so the open fails with EINVAL, as for any character
+ * device.  The data stays, with O_TRUNC too: the driver refuses O_DIRECT
+ * before it empties anything (the VFS's own check comes after open).
  */
 TEST_F(rw, open_o_direct)
 {
-	const int flags[] = { O_RDONLY | O_DIRECT, O_RDWR | O_DIRECT };
+	const int flags[] = {
+		O_RDONLY | O_DIRECT, O_RDWR | O_DIRECT,
+		O_WRONLY | O_TRUNC | O_DIRECT, O_RDWR | O_TRUNC | O_DIRECT,
+	};
 	unsigned int i;
 	int fd;
 

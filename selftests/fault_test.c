@@ -352,15 +352,14 @@ TEST_F_TIMEOUT(inject, write, 120)
  * allocations on the way (the kernel's, inside synchronize_srcu() and the
  * unmapping) may fail without harm: then the call must simply succeed.
  */
-static int empty_by_reset(int fd, const char *path __attribute__((unused)))
+/* Empty the device of @fd by RESET, or by opening @path with O_TRUNC. */
+static int empty_device(int fd, const char *path, int by_open_trunc)
 {
-	return ioctl(fd, SCULLMAP_IOC_RESET);
-}
+	int trunc_fd;
 
-static int empty_by_open_trunc(int fd __attribute__((unused)), const char *path)
-{
-	int trunc_fd = open(path, O_RDWR | O_TRUNC | O_CLOEXEC);
-
+	if (!by_open_trunc)
+		return ioctl(fd, SCULLMAP_IOC_RESET);
+	trunc_fd = open(path, O_RDWR | O_TRUNC | O_CLOEXEC);
 	if (trunc_fd < 0)
 		return -1;
 	close(trunc_fd);
@@ -368,8 +367,7 @@ static int empty_by_open_trunc(int fd __attribute__((unused)), const char *path)
 }
 
 static void sweep_empty(struct __test_metadata *_metadata, int fd,
-			const char *path, size_t len,
-			int (*empty)(int fd, const char *path), int mode)
+			const char *path, size_t len, int by_open_trunc, int mode)
 {
 	unsigned int nth, refused = 0;
 	int ret, came;
@@ -377,7 +375,7 @@ static void sweep_empty(struct __test_metadata *_metadata, int fd,
 	for (nth = 1; nth < MAX_SWEEP; nth++) {
 		refill(_metadata, fd, len);
 		ASSERT_EQ(0, arm(nth, mode));
-		ret = empty(fd, path);
+		ret = empty_device(fd, path, by_open_trunc);
 		came = failure_came();
 		if (came && ret) {
 			refused++;
@@ -399,7 +397,7 @@ TEST_F_TIMEOUT(inject, reset, 120)
 
 	for (mode = ONCE; mode < MODES; mode++)
 		sweep_empty(_metadata, self->fd, variant->path,
-			    2 * self->quantum + 1, empty_by_reset, mode);
+			    2 * self->quantum + 1, 0, mode);
 }
 
 TEST_F_TIMEOUT(inject, open_trunc, 120)
@@ -408,7 +406,7 @@ TEST_F_TIMEOUT(inject, open_trunc, 120)
 
 	for (mode = ONCE; mode < MODES; mode++)
 		sweep_empty(_metadata, self->fd, variant->path,
-			    2 * self->quantum + 1, empty_by_open_trunc, mode);
+			    2 * self->quantum + 1, 1, mode);
 }
 
 TEST_F_TIMEOUT(inject, set_geometry, 120)

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "scullmap_test.h"
@@ -292,6 +293,40 @@ TEST_F(module, unload_and_reload)
 	}
 }
 
+/*
+ * A parameter the module does not have is the kernel's business: it loads
+ * the module and says in the log that it ignored it.
+ */
+TEST_F(module, unknown_param_ignored)
+{
+	int kmsg = kmsg_open();
+
+	ASSERT_LE(0, kmsg);
+	ASSERT_EQ(0, load_module("no_such_param=1")) TH_LOG("load: %s", strerror(errno));
+	EXPECT_TRUE(kmsg_find(kmsg, "unknown parameter 'no_such_param' ignored"));
+	check_nodes(_metadata, 4);
+	close(kmsg);
+}
+
+/* Only CAP_SYS_MODULE may load a module: EPERM, and nothing loaded. */
+TEST_F(module, unprivileged_load_refused)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (setgid(65534) || setuid(65534))
+			_exit(100);
+		_exit(load_module("") ? errno : 0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(EPERM, WEXITSTATUS(status)) TH_LOG("%s", strerror(WEXITSTATUS(status)));
+	check_gone(_metadata);
+}
+
 /* Bad parameters: the load fails with EINVAL and says why in the log. */
 FIXTURE(bad_param) {
 	int kmsg;
@@ -300,6 +335,7 @@ FIXTURE(bad_param) {
 FIXTURE_VARIANT(bad_param) {
 	const char *params;
 	const char *message;
+	int error;	/* the errno of the load; 0 for EINVAL */
 };
 
 FIXTURE_VARIANT_ADD(bad_param, nr_devs_zero) {
@@ -330,6 +366,12 @@ FIXTURE_VARIANT_ADD(bad_param, vorder_too_big) {
 FIXTURE_VARIANT_ADD(bad_param, order_not_a_number) {
 	.params = "order=two",
 	.message = "invalid for parameter",
+};
+
+FIXTURE_VARIANT_ADD(bad_param, order_beyond_uint) {
+	.params = "order=4294967296",
+	.message = "invalid for parameter",
+	.error = ERANGE,
 };
 
 FIXTURE_VARIANT_ADD(bad_param, qset_zero) {
@@ -380,7 +422,7 @@ FIXTURE_TEARDOWN(bad_param)
 TEST_F(bad_param, refused)
 {
 	EXPECT_EQ(-1, load_module(variant->params));
-	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(variant->error ? variant->error : EINVAL, errno);
 	EXPECT_TRUE(kmsg_find(self->kmsg, variant->message))
 		TH_LOG("no \"%s\" in the kernel log", variant->message);
 	check_gone(_metadata);

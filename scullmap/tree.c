@@ -361,11 +361,12 @@ loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data)
  * @pages: where to store them
  * @max:   at most this many
  *
- * Looks each quantum set up once, and asks the back end for each quantum's
- * pages in one call, however many the run takes.  The last, partial page of
- * the device counts as data.  Its bytes after the end are not the device's:
- * zeros at first, they hold whatever a shared mapping stores there, until
- * a write() that grows the device past them zeros them (zero_tail()).
+ * Looks each quantum set up once, walks its slots in order, and asks the
+ * back end for each quantum's pages in one call, however many the run
+ * takes.  The last, partial page of the device counts as data.  Its bytes
+ * after the end are not the device's: zeros at first, they hold whatever a
+ * shared mapping stores there, until a write() that grows the device past
+ * them zeros them (zero_tail()).
  *
  * Return: how many consecutive pages from @pgoff on hold data, stored in
  * @pages: the run stops at the first hole and at the end of the device.
@@ -379,31 +380,31 @@ unsigned int scullmap_tree_pages(struct scullmap_tree *tree, pgoff_t pgoff,
 	/* In pages: pgoff << PAGE_SHIFT could overflow. */
 	pgoff_t end = DIV_ROUND_UP_ULL(size, PAGE_SIZE);
 	unsigned long per_quantum = 1UL << tree->order;
-	struct scullmap_qset *qs = NULL;
-	unsigned long qnum, set = 0, first;
+	unsigned long qnum = pgoff >> tree->order;
+	/* Divide once; from here on, step from slot to slot. */
+	unsigned long set = qnum / tree->qset, slot = qnum % tree->qset;
+	unsigned long first = pgoff & (per_quantum - 1);
+	struct scullmap_qset *qs;
 	unsigned int n = 0, nr;
 	void *quantum;
 
 	if (pgoff >= end)
 		return 0;
 	max = min_t(pgoff_t, max, end - pgoff);
-	while (n < max) {
-		qnum = (pgoff + n) >> tree->order;
-		/* One xarray lookup per quantum set, not per quantum. */
-		if (!qs || qnum / tree->qset != set) {
-			set = qnum / tree->qset;
-			qs = xa_load(&tree->qsets, set);
-			if (!qs)
-				break;
-		}
+	qs = xa_load(&tree->qsets, set);
+	while (n < max && qs) {
 		/* Pairs with the release in grow_quantum(). */
-		quantum = smp_load_acquire(&qs->quantum[qnum % tree->qset]);
+		quantum = smp_load_acquire(&qs->quantum[slot]);
 		if (!quantum)
 			break;
-		first = (pgoff + n) & (per_quantum - 1);
 		nr = min_t(unsigned long, per_quantum - first, max - n);
 		tree->backend->pages(quantum, first, nr, pages + n);
 		n += nr;
+		first = 0;
+		if (++slot == tree->qset) {
+			slot = 0;
+			qs = xa_load(&tree->qsets, ++set);
+		}
 	}
 	return n;
 }

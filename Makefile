@@ -7,7 +7,7 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check check-all demo bench selftests lint
+.PHONY: all modules clean check check-all demo bench stress selftests lint
 
 all: modules
 
@@ -40,3 +40,8 @@ demo:
 # BENCH_ARGS=--short for a quick smoke run (CI does that).
 bench:
 	tools/rig/run bench
+
+# The random stress in the test VM for STRESS_SECONDS (default 60), then the
+# leak checks; KERNEL=debug for KASAN, lockdep and kmemleak.
+stress:
+	tools/rig/run stress

@@ -34,11 +34,15 @@ export SCULLMAP_KO="$ko"
 kmemleak=/sys/kernel/debug/kmemleak
 [ -w $kmemleak ] && echo clear >$kmemleak
 
-# run_test PROGRAM [LABEL]: run a test program, framed for the rig.
+# run_test PROGRAM [LABEL [ARGUMENTS...]]: run a test program, framed for
+# the rig.
 run_test() {
+	prog=$1
 	label=${2:-$1}
+	shift
+	[ $# -gt 0 ] && shift
 	echo "# selftest: $label"
-	"$dir/$1"
+	"$dir/$prog" "$@"
 	status=$?
 	echo "# selftest: $label exit=$status"
 	[ $status -eq 0 ] || [ $status -eq $ksft_skip ] || rc=1
@@ -63,6 +67,11 @@ default_window=$(cat $window)
 echo 1 >$window
 run_test mmap_test mmap_test@fault_window=1
 echo "$default_window" >$window
+# A short run of the random stress (make stress runs it longer, alone):
+# four processes of two threads on a device of each kind at order 0 and one
+# above (the program sets them), mixing every operation for 20 seconds.
+run_test stress stress@20s --seconds=20 --procs=4 --threads=2 \
+	/dev/scullmap2 /dev/scullmap3 /dev/scullmapv2 /dev/scullmapv3
 
 # Fault injection needs a kernel built for it: the rig's debug kernel.
 if [ -e /proc/self/fail-nth ] && [ -d /sys/kernel/debug/failslab ]; then

@@ -40,18 +40,6 @@
 #define MAX_SWEEP	4000	/* more steps than any path here has */
 #define TEST_QSET	4	/* small sets: a write crosses several */
 
-static int write_text(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t ret;
-
-	if (fd < 0)
-		return -1;
-	ret = write(fd, text, strlen(text));
-	close(fd);
-	return ret < 0 ? -1 : 0;
-}
-
 enum { ONCE, FROM_THEN_ON, MODES };
 
 static const char * const mode_name[] = { "once", "from then on" };

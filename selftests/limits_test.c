@@ -74,18 +74,6 @@ static int pattern_reads_back(int fd, size_t pos, size_t len)
 	return 1;
 }
 
-static int write_text(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t ret;
-
-	if (fd < 0)
-		return -1;
-	ret = write(fd, text, strlen(text));
-	close(fd);
-	return ret < 0 ? -1 : 0;
-}
-
 /* The first number in file @path, or -1. */
 static long long read_number(const char *path)
 {

@@ -31,8 +31,8 @@ fi
 export SCULLMAP_KO="$ko"
 
 # On a kernel with kmemleak, forget what it knew before the tests.
-kmemleak=/sys/kernel/debug/kmemleak
-[ -w $kmemleak ] && echo clear >$kmemleak
+. "$dir/kmemleak.sh"
+kmemleak_clear
 
 # run_test PROGRAM [LABEL [ARGUMENTS...]]: run a test program, framed for
 # the rig.
@@ -87,18 +87,5 @@ else
 	rc=1
 fi
 
-# kmemleak reports an object only once it is older than 5 s and two scans
-# found no reference to it.
-if [ -w $kmemleak ]; then
-	sleep 6
-	echo scan >$kmemleak
-	echo scan >$kmemleak
-	if [ -s $kmemleak ]; then
-		echo "not ok - kmemleak: unreferenced objects after rmmod"
-		sed 's/^/# /' $kmemleak
-		rc=1
-	else
-		echo "ok - kmemleak: no leak"
-	fi
-fi
+kmemleak_check || rc=1
 exit $rc

@@ -49,6 +49,19 @@ static inline int module_loaded(void)
 	return access("/sys/module/" MODULE_NAME, F_OK) == 0;
 }
 
+/* Write @text to the file @path (a sysfs, debugfs or proc file); 0 or -1. */
+static inline int write_text(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, text, strlen(text));
+	close(fd);
+	return ret < 0 ? -1 : 0;
+}
+
 /* The major number the kernel gave the driver, from /proc/devices. */
 static inline int scullmap_major(void)
 {

@@ -77,9 +77,19 @@ static struct scullmap_tree *scullmap_locked_tree(struct scullmap_dev *dev)
 	return rcu_dereference_protected(dev->tree, lockdep_is_held(&dev->lock));
 }
 
+/* No data: the geometry may change.  (It may still hold empty sets.) */
 static bool scullmap_tree_empty(struct scullmap_tree *tree)
 {
 	return !tree->size && !tree->nr_quanta;
+}
+
+/*
+ * Nothing at all, not even a quantum set left behind by a write whose
+ * quantum could not be allocated: emptying would free nothing.
+ */
+static bool scullmap_tree_bare(struct scullmap_tree *tree)
+{
+	return !tree->size && !tree->nr_qsets;
 }
 
 /* Empty the device, as truncating a file to 0 does.  Mappings stay. */
@@ -91,7 +101,7 @@ static int scullmap_empty(struct scullmap_dev *dev)
 	if (mutex_lock_killable(&dev->lock))
 		return -EINTR;
 	tree = scullmap_locked_tree(dev);
-	if (!scullmap_tree_empty(tree))
+	if (!scullmap_tree_bare(tree))
 		err = scullmap_replace_tree(dev, tree->order, tree->qset);
 	mutex_unlock(&dev->lock);
 	return err;

@@ -227,6 +227,36 @@ TEST_F(cap, index_counts_too)
 }
 
 /*
+ * A write that gets its quantum set but not its quantum leaves the set,
+ * empty; emptying the device must free it, or it would hold the cap for
+ * ever.  With 48 KiB left under the cap, a byte on the vmalloc device
+ * (64 KiB quanta) gets a set, then ENOSPC.
+ */
+TEST_F(cap, reset_frees_empty_sets)
+{
+	int vfd = open("/dev/scullmapv0", O_RDWR | O_CLOEXEC);
+	struct usage usage;
+	long long written, max, held;
+	int err;
+
+	ASSERT_LE(0, vfd);
+	written = write_pattern(self->fd, 0, 4 * MIB - 48 * 1024, &err);
+	ASSERT_EQ(4 * MIB - 48 * 1024, written);
+	EXPECT_EQ(-1, pwrite(vfd, "v", 1, 0));
+	EXPECT_EQ(ENOSPC, errno);
+	ASSERT_EQ(0, read_usage("scullmapv0", &usage, &held, &max));
+	EXPECT_EQ(0, usage.pages);
+	EXPECT_LT(0, usage.index_bytes) TH_LOG("no empty set was left: the test proves nothing");
+
+	ASSERT_EQ(0, ioctl(vfd, SCULLMAP_IOC_RESET));
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
+	ASSERT_EQ(0, read_usage("total", &usage, &held, &max));
+	EXPECT_EQ(0, usage.index_bytes);
+	EXPECT_EQ(0, held);
+	close(vfd);
+}
+
+/*
  * max_mb may change at run time.  Below what the devices hold, it refuses
  * new quanta and leaves the data alone; 0 and more than the RAM are
  * refused.

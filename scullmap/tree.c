@@ -75,7 +75,8 @@ struct scullmap_tree *scullmap_tree_new(const struct scullmap_backend *backend,
 	tree->backend = backend;
 	tree->order = order;
 	tree->qset = qset;
-	xa_init(&tree->qsets);
+	/* Its nodes are charged to the writer's memory cgroup too. */
+	xa_init_flags(&tree->qsets, XA_FLAGS_ACCOUNT);
 	return tree;
 }
 
@@ -129,6 +130,11 @@ static struct scullmap_qset *grow_qset(struct scullmap_tree *tree,
 		return qs;
 	if (!scullmap_charge(qset_bytes(tree)))
 		return ERR_PTR(-ENOSPC);
+	/*
+	 * With __GFP_RETRY_MAYFAIL, kvzalloc() also tries harder for a
+	 * contiguous array before it falls back to vmalloc: a set is 4 KiB
+	 * at the default qset, 32 KiB at most.
+	 */
 	qs = kvzalloc(qset_bytes(tree), SCULLMAP_GFP);
 	if (!qs)
 		goto out_uncharge;

@@ -9,7 +9,7 @@
  *
  * The tool is /proc/thread-self/fail-nth: writing N makes the Nth
  * allocation of this task from now on fail (a kmalloc through failslab, a
- * page through fail_page_alloc).  The two are set up to count only
+ * page through fail_page_alloc, vmalloc's highmem pages included).  The two are set up to count only
  * allocations with the module's code on the stack: the driver's own, and
  * those of the kernel functions it calls (the xarray's nodes, the page
  * tables vm_insert_pages() fills, the driver model's objects at load).  A
@@ -26,6 +26,7 @@
  * /proc/thread-self/make-it-fail is 1, and the test sets it while armed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
@@ -114,37 +115,66 @@ static unsigned long module_address(void)
 }
 
 /*
- * Set both injectors up for fail-nth, and for every allocation of a task
- * that has make-it-fail set; for sleeping allocations too; silently (the
- * log must show no stack dump); only from code above @start.
+ * The injectors' settings: armed for the tests, and the kernel's defaults
+ * to put back.  Armed, they serve fail-nth, and every allocation of a task
+ * that has make-it-fail set; count sleeping allocations and highmem pages
+ * (vmalloc's) too; say nothing (the log must show no stack dump); and
+ * count only allocations from code above require-start, which
+ * setup_or_die() sets to the module's.
  */
+struct setting {
+	const char *file;
+	const char *armed;
+	const char *normal;
+};
+
+static const struct setting common_settings[] = {
+	{ "probability", "100", "0" },
+	{ "times", "-1", "1" },
+	{ "task-filter", "Y", "N" },
+	{ "verbose", "0", "2" },
+	{ "ignore-gfp-wait", "N", "Y" },
+	{ "require-end", "18446744073709551615", "18446744073709551615" },
+	{ "stacktrace-depth", "32", "32" },
+};
+
+static const struct setting page_alloc_settings[] = {
+	{ "min-order", "0", "1" },
+	{ "ignore-gfp-highmem", "N", "Y" },
+};
+
+static int apply(const char *dir, const struct setting *settings,
+		 unsigned int nr, int armed)
+{
+	char path[128];
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, settings[i].file);
+		if (write_text(path, armed ? settings[i].armed : settings[i].normal))
+			return -1;
+	}
+	return 0;
+}
+
+/* Arm both injectors for allocations from above @start, or (0) disarm. */
 static int setup_injection(unsigned long start)
 {
 	static const char * const dirs[] = { FAILSLAB, FAIL_PAGE_ALLOC };
-	static const char * const settings[][2] = {
-		{ "probability", "100" },
-		{ "times", "-1" },
-		{ "task-filter", "Y" },
-		{ "verbose", "0" },
-		{ "ignore-gfp-wait", "N" },
-		{ "require-end", "18446744073709551615" },
-		{ "stacktrace-depth", "32" },
-	};
+	int armed = start != 0;
 	char path[128], text[32];
-	unsigned int d, i;
+	unsigned int d;
 
 	for (d = 0; d < ARRAY_SIZE(dirs); d++) {
-		for (i = 0; i < ARRAY_SIZE(settings); i++) {
-			snprintf(path, sizeof(path), "%s%s", dirs[d], settings[i][0]);
-			if (write_text(path, settings[i][1]))
-				return -1;
-		}
+		if (apply(dirs[d], common_settings, ARRAY_SIZE(common_settings), armed))
+			return -1;
 		snprintf(path, sizeof(path), "%srequire-start", dirs[d]);
 		snprintf(text, sizeof(text), "%lu", start);
 		if (write_text(path, text))
 			return -1;
 	}
-	return write_text(FAIL_PAGE_ALLOC "min-order", "0");
+	return apply(FAIL_PAGE_ALLOC, page_alloc_settings,
+		     ARRAY_SIZE(page_alloc_settings), armed);
 }
 
 static void setup_or_die(struct __test_metadata *_metadata)
@@ -154,6 +184,13 @@ static void setup_or_die(struct __test_metadata *_metadata)
 	ASSERT_NE(0UL, start) TH_LOG("no kernel symbols in /proc/kallsyms");
 	ASSERT_EQ(0, setup_injection(start))
 		TH_LOG("cannot set fault injection up: %s", strerror(errno));
+}
+
+/* Disarm this task and put the kernel's defaults back. */
+static void teardown_injection(void)
+{
+	failure_came();
+	setup_injection(0);
 }
 
 static const char pattern[] = "fault injection ";
@@ -239,7 +276,7 @@ FIXTURE_SETUP(inject)
 
 FIXTURE_TEARDOWN(inject)
 {
-	failure_came();
+	teardown_injection();
 	ioctl(self->fd, SCULLMAP_IOC_RESET);
 	set_geometry(self->fd, 0, 500);
 	close(self->fd);
@@ -273,26 +310,33 @@ static void check_holds(struct __test_metadata *_metadata, int fd, size_t len)
 	free(want);
 }
 
-/*
- * A write over old quanta, new quanta and new quantum sets, with each of
- * its allocations failing in turn.  The answer is ENOMEM if nothing was
- * written, else a short count; the bytes it counts are there, the old bytes
- * around them are intact, nothing else changed.
- */
-static void sweep_write(struct __test_metadata *_metadata, int fd,
-			size_t quantum, int mode)
+static bool all_zero(const char *bytes, size_t len)
 {
-	size_t old_len = 3 * quantum + 10, pos = 2 * quantum + 100;
-	size_t len = 5 * quantum + quantum / 2, end, size;
-	char *buf = malloc(len), *got = malloc(pos + len + 1);
-	unsigned int nth, failures = 0;
+	return len == 0 || (bytes[0] == 0 && !memcmp(bytes, bytes + 1, len - 1));
+}
+
+/*
+ * A write with each of its allocations failing in turn.  The answer is
+ * ENOMEM if nothing was written, else a short count; the bytes it counts
+ * are there, the old bytes around them are intact, nothing else changed.
+ * Returns how many times nothing was written.
+ */
+static unsigned int sweep_write(struct __test_metadata *_metadata, int fd,
+				size_t quantum, size_t pos, int mode)
+{
+	size_t old_len = 3 * quantum + 10, len = 5 * quantum + quantum / 2;
+	char *buf = malloc(len), *old = malloc(old_len), *got = malloc(pos + len + 1);
+	unsigned int nth, failures = 0, refused = 0;
+	size_t end, size, kept;
 	ssize_t ret;
 
 	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, old);
 	ASSERT_NE(NULL, got);
+	memset(buf, 'W', len);
+	fill(old, old_len, 0);
 	for (nth = 1; nth < MAX_SWEEP; nth++) {
 		refill(_metadata, fd, old_len);
-		memset(buf, 'W', len);
 		ASSERT_EQ(0, arm(nth, mode));
 		ret = pwrite(fd, buf, len, pos);
 		if (!failure_came()) {
@@ -303,35 +347,51 @@ static void sweep_write(struct __test_metadata *_metadata, int fd,
 		if (ret < 0) {
 			ASSERT_EQ(ENOMEM, errno)
 				TH_LOG("%s %u: %s", mode_name[mode], nth, strerror(errno));
+			refused++;
 			ret = 0;
 		}
-		/* Old bytes, then what the write says it wrote, then the end. */
+		/* The old bytes, a hole up to the write, what it wrote, the rest. */
 		end = pos + ret;
-		size = end > old_len ? end : old_len;
+		size = ret && end > old_len ? end : old_len;
+		kept = pos < old_len ? pos : old_len;
 		ASSERT_EQ((ssize_t)size, pread(fd, got, pos + len + 1, 0))
 			TH_LOG("%s %u: the write said %zd", mode_name[mode], nth, ret);
-		fill(buf, old_len, 0);
-		EXPECT_EQ(0, memcmp(got, buf, pos)) TH_LOG("%s %u", mode_name[mode], nth);
-		memset(buf, 'W', len);
+		EXPECT_EQ(0, memcmp(got, old, kept)) TH_LOG("%s %u", mode_name[mode], nth);
+		if (ret && pos > old_len)
+			EXPECT_TRUE(all_zero(got + old_len, pos - old_len))
+				TH_LOG("%s %u: the hole before the write", mode_name[mode], nth);
 		EXPECT_EQ(0, memcmp(got + pos, buf, ret)) TH_LOG("%s %u", mode_name[mode], nth);
-		if (end < old_len) {
-			fill(buf, old_len, 0);
-			EXPECT_EQ(0, memcmp(got + end, buf + end, old_len - end));
-		}
+		if (end < old_len)
+			EXPECT_EQ(0, memcmp(got + end, old + end, old_len - end));
 		check_usage_adds_up(_metadata);
 	}
 	EXPECT_LT(0U, failures) TH_LOG("no allocation of the write failed");
-	TH_LOG("%s: %u allocations failed in turn", mode_name[mode], failures);
+	TH_LOG("at %zu, %s: %u allocations failed in turn, %u refused the write",
+	       pos, mode_name[mode], failures, refused);
 	free(buf);
+	free(old);
 	free(got);
+	return refused;
 }
 
+/*
+ * Two writes: one that starts over old quanta and goes on into new quanta
+ * and new quantum sets (a failure leaves a short count), and one that
+ * starts in a quantum set not there yet (a failure may leave nothing
+ * written: ENOMEM).
+ */
 TEST_F_TIMEOUT(inject, write, 120)
 {
+	size_t over_old = 2 * self->quantum + 100;
+	size_t fresh_set = 2 * TEST_QSET * self->quantum;
+	unsigned int refused = 0;
 	int mode;
 
-	for (mode = ONCE; mode < MODES; mode++)
-		sweep_write(_metadata, self->fd, self->quantum, mode);
+	for (mode = ONCE; mode < MODES; mode++) {
+		sweep_write(_metadata, self->fd, self->quantum, over_old, mode);
+		refused += sweep_write(_metadata, self->fd, self->quantum, fresh_set, mode);
+	}
+	EXPECT_LT(0U, refused) TH_LOG("no failure made a write give ENOMEM");
 }
 
 /*
@@ -499,6 +559,9 @@ static void sweep_load(struct __test_metadata *_metadata, int mode)
 		}
 		failures++;
 		if (ret == 0) {
+			/* Only the debugfs file may be missing, never a device. */
+			EXPECT_EQ(0, access("/dev/scullmap0", F_OK)) TH_LOG("allocation %u", nth);
+			EXPECT_EQ(0, access("/dev/scullmapv0", F_OK)) TH_LOG("allocation %u", nth);
 			ASSERT_EQ(0, unload_module());
 			continue;
 		}
@@ -523,7 +586,7 @@ FIXTURE_SETUP(load)
 /* Leave the module loaded with its defaults, as scullmap.sh had it. */
 FIXTURE_TEARDOWN(load)
 {
-	failure_came();
+	teardown_injection();
 	if (module_loaded())
 		unload_module();
 	load_module("");

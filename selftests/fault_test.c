@@ -9,14 +9,14 @@
  *
  * The tool is /proc/thread-self/fail-nth: writing N makes the Nth
  * allocation of this task from now on fail (a kmalloc through failslab, a
- * page through fail_page_alloc, vmalloc's highmem pages included).  The two are set up to count only
- * allocations with the module's code on the stack: the driver's own, and
- * those of the kernel functions it calls (the xarray's nodes, the page
- * tables vm_insert_pages() fills, the driver model's objects at load).  A
- * sweep sets N = 1, 2, ... and runs the same operation until it runs with
- * no failure left to inject: every allocation site on that path has then
- * failed once.  Reading fail-nth back tells whether the Nth came: 0 if it
- * did.
+ * page through fail_page_alloc, vmalloc's highmem pages included).  The
+ * two are set up to count only allocations with the module's code on the
+ * stack: the driver's own, and those of the kernel functions it calls (the
+ * xarray's nodes, the page tables vm_insert_pages() fills, the driver
+ * model's objects at load).  A sweep sets N = 1, 2, ... and runs the same
+ * operation until it runs with no failure left to inject: every allocation
+ * site on that path has then failed once.  Reading fail-nth back tells
+ * whether the Nth came: 0 if it did.
  *
  * One failure alone never reaches some error paths: the xarray, for one,
  * retries a failed node allocation in another way.  So each sweep runs

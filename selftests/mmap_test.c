@@ -43,37 +43,6 @@ static void make_pattern(char *buf, size_t len, off_t off, int seed)
 		buf[i] = pat(off + i, seed);
 }
 
-/* pread/pwrite the whole of @len bytes, whatever a call transfers. */
-static ssize_t full_pread(int fd, void *buf, size_t len, off_t off)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = pread(fd, (char *)buf + done, len - done, off + done);
-		if (n < 0)
-			return -1;
-		if (!n)
-			break;
-		done += n;
-	}
-	return done;
-}
-
-static ssize_t full_pwrite(int fd, const void *buf, size_t len, off_t off)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = pwrite(fd, (const char *)buf + done, len - done, off + done);
-		if (n <= 0)
-			return -1;
-		done += n;
-	}
-	return done;
-}
-
 /* Where memory first differs from what it should hold. */
 struct diff {
 	long at;		/* index of the first wrong byte */

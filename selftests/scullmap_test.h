@@ -49,6 +49,37 @@ static inline int module_loaded(void)
 	return access("/sys/module/" MODULE_NAME, F_OK) == 0;
 }
 
+/* pread/pwrite the whole of @len bytes, whatever a call transfers. */
+static inline ssize_t full_pread(int fd, void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pread(fd, (char *)buf + done, len - done, off + done);
+		if (n < 0)
+			return -1;
+		if (!n)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+static inline ssize_t full_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < len) {
+		n = pwrite(fd, (const char *)buf + done, len - done, off + done);
+		if (n <= 0)
+			return -1;
+		done += n;
+	}
+	return done;
+}
+
 /* Write @text to the file @path (a sysfs, debugfs or proc file); 0 or -1. */
 static inline int write_text(const char *path, const char *text)
 {

@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "kselftest.h"		/* __printf, __always_unused */
+#include "scullmap_test.h"	/* full_pread() */
 #include "uapi/scullmap.h"
 
 #define MAX_DEVS	8
@@ -319,21 +320,7 @@ static int guarded_copy(void *dst, const void *src, size_t len)
 /* Load the byte at @addr into *@value, or store *@value there: 0 or SIGBUS. */
 static int guarded_touch(char *addr, bool store, char *value)
 {
-	sigjmp_buf env;
-
-	if (sigsetjmp(env, 0)) {
-		bus_jmp = NULL;
-		return SIGBUS;
-	}
-	bus_jmp = env;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (store)
-		__atomic_store_n(addr, *value, __ATOMIC_RELAXED);
-	else
-		*value = __atomic_load_n(addr, __ATOMIC_RELAXED);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	bus_jmp = NULL;
-	return 0;
+	return store ? guarded_copy(addr, value, 1) : guarded_copy(value, addr, 1);
 }
 
 /* The data a verified write puts at band offset @off: never 0. */
@@ -395,23 +382,6 @@ static bool compare(struct worker *w, const char *what, size_t off,
 	return false;
 }
 
-/* pread() until @len bytes or the end; -1 on an error. */
-static ssize_t read_fully(int fd, void *buf, size_t len, off_t off)
-{
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = pread(fd, (char *)buf + done, len - done, off + done);
-		if (n < 0)
-			return -1;
-		if (!n)
-			break;
-		done += n;
-	}
-	return done;
-}
-
 /*
  * Read band bytes [@off, @off + @len) with read() and compare them with the
  * model.  The device may end before them (it reads short there) only past
@@ -425,7 +395,7 @@ static void check_band(struct worker *w, int fd, size_t off, size_t len,
 	size_t need = b->written_end > off ? b->written_end - off : 0;
 
 	memset(w->buf, 0xa5, len);
-	got = read_fully(fd, w->buf, len, band_start(w) + off);
+	got = full_pread(fd, w->buf, len, band_start(w) + off);
 	if (got < 0) {
 		fail_errno(w, what, got);
 		return;
@@ -793,7 +763,7 @@ static void op_append(struct worker *w, struct mapping *unused __always_unused)
 		     len, (intmax_t)pos, (intmax_t)append_start + len, (intmax_t)size_max);
 		return;
 	}
-	n = read_fully(b->fd_ro, w->buf2, len, pos - len);
+	n = full_pread(b->fd_ro, w->buf2, len, pos - len);
 	if (n != (ssize_t)len)
 		fail(w, "read back of an append at 0x%jx: %zd of 0x%zx bytes",
 		     (intmax_t)(pos - len), n, len);
@@ -944,7 +914,7 @@ static void op_truncate(struct worker *w, struct mapping *unused __always_unused
 		return;
 	}
 	off = below(w, scratch_start - window);
-	r = read_fully(b->fd_ro, w->buf, window, off);
+	r = full_pread(b->fd_ro, w->buf, window, off);
 	if (r < 0) {
 		fail_errno(w, "read after emptying", r);
 		return;

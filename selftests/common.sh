@@ -1,9 +1,30 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# kmemleak for the selftest scripts, which source this file (scullmap.sh,
-# stress.sh).  On a kernel without kmemleak both functions do nothing.
+# What the selftest scripts share (scullmap.sh and stress.sh source this
+# file): the checks before a run, and kmemleak.
 
+ksft_skip=4	# kselftest's "skipped"
 kmemleak=/sys/kernel/debug/kmemleak
+
+# check_can_run KO WHAT: exit unless WHAT ("the selftests") can run: as
+# root and with the module file KO (else skip), the module not loaded yet
+# (else fail).
+check_can_run() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "# SKIP: $2 must run as root"
+		exit $ksft_skip
+	fi
+	if [ ! -f "$1" ]; then
+		echo "# SKIP: no module at $1"
+		exit $ksft_skip
+	fi
+	if [ -d /sys/module/scullmap ]; then
+		echo "# scullmap is loaded already: rmmod it first"
+		exit 1
+	fi
+}
+
+# On a kernel without kmemleak, the next two do nothing.
 
 # Forget what kmemleak knew before the tests.
 kmemleak_clear() {

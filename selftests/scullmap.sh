@@ -11,27 +11,15 @@
 # "# selftest: NAME exit=RC".  Exit status: 0 all passed, 1 a failure,
 # 4 skipped (kselftest's KSFT_SKIP: not root, or no module).
 
-ksft_skip=4
 dir=$(cd "$(dirname "$0")" && pwd)
 ko=${1:-$dir/scullmap.ko}
 rc=0
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "# SKIP: scullmap selftests must run as root"
-	exit $ksft_skip
-fi
-if [ ! -f "$ko" ]; then
-	echo "# SKIP: no module at $ko"
-	exit $ksft_skip
-fi
-if [ -d /sys/module/scullmap ]; then
-	echo "# scullmap is loaded already: rmmod it first"
-	exit 1
-fi
+. "$dir/common.sh"
+check_can_run "$ko" "the scullmap selftests"
 export SCULLMAP_KO="$ko"
 
 # On a kernel with kmemleak, forget what it knew before the tests.
-. "$dir/kmemleak.sh"
 kmemleak_clear
 
 # run_test PROGRAM [LABEL [ARGUMENTS...]]: run a test program, framed for

@@ -12,24 +12,13 @@
 # the kernel command line in the test VM.  Prints TAP; exits 0 when all
 # passed, 1 on a failure, 4 (KSFT_SKIP) when not root or without a module.
 
-ksft_skip=4
 dir=$(cd "$(dirname "$0")" && pwd)
 ko=${1:-$dir/scullmap.ko}
 [ $# -gt 0 ] && shift
 rc=0
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "# SKIP: the stress run must run as root"
-	exit $ksft_skip
-fi
-if [ ! -f "$ko" ]; then
-	echo "# SKIP: no module at $ko"
-	exit $ksft_skip
-fi
-if [ -d /sys/module/scullmap ]; then
-	echo "# scullmap is loaded already: rmmod it first"
-	exit 1
-fi
+. "$dir/common.sh"
+check_can_run "$ko" "the stress run"
 
 # Free memory in KiB after dropping what caches the kernel can: MemFree plus
 # the free pages waiting in per-CPU lists, which MemFree leaves out and
@@ -49,7 +38,6 @@ mem_free_kib() {
 	echo $((free + pcp * ${page_kib:-4}))
 }
 
-. "$dir/kmemleak.sh"
 kmemleak_clear
 before=$(mem_free_kib)
 

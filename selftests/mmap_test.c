@@ -24,6 +24,7 @@
 #define QSET		4	/* quanta per quantum set in every test */
 #define MAX_MAPS	8	/* mappings a test may leave for the teardown */
 #define MSG_LEN		160	/* a message from a child process */
+#define MAX_RUN_PAGES	512UL	/* fault_maps_a_run's longest mapping */
 
 /*
  * The byte at device offset @off in data written with @seed.  It changes
@@ -522,6 +523,109 @@ TEST_F(map, store_past_end_not_data)
 	ASSERT_EQ(0, read_byte(m + end + 10, &c));
 	ASSERT_EQ(0, c) TH_LOG("the mapping still shows the store past the old end");
 	check_map(_metadata, m, end, 0, 1, "the data before the old end");
+}
+
+/* The fault_window the module has now: at most this many pages per fault. */
+static size_t window_now(struct __test_metadata *_metadata)
+{
+	FILE *f = fopen("/sys/module/scullmap/parameters/fault_window", "r");
+	unsigned int window = 0;
+	int got;
+
+	ASSERT_NE(NULL, f) TH_LOG("fault_window: %s", strerror(errno));
+	got = fscanf(f, "%u", &window);
+	fclose(f);
+	ASSERT_EQ(1, got);
+	ASSERT_LT(0U, window);
+	return window;
+}
+
+/*
+ * Assert that, of the @pages pages at @addr, exactly [@first, @end) have a
+ * page table entry.  mincore() tells: of a device mapping it reports the
+ * entries, since the device's address_space caches no pages.
+ */
+static void check_mapped(struct __test_metadata *_metadata, char *addr,
+			 size_t pages, size_t first, size_t end, const char *what)
+{
+	unsigned char vec[MAX_RUN_PAGES];
+	size_t i;
+
+	ASSERT_GE(sizeof(vec), pages);
+	ASSERT_EQ(0, mincore(addr, pages * getpagesize(), vec))
+		TH_LOG("%s: mincore: %s", what, strerror(errno));
+	for (i = 0; i < pages && (vec[i] & 1) == (i >= first && i < end); i++)
+		;
+	ASSERT_EQ(pages, i)
+		TH_LOG("%s: page %zu is %s; one fault should map pages %zu to %zu",
+		       what, i, vec[i] & 1 ? "mapped" : "not mapped", first, end - 1);
+}
+
+/* Touch page @at of @addr: one read, which must not fault with a signal. */
+static void touch(struct __test_metadata *_metadata, char *addr, size_t at,
+		  const char *what)
+{
+	char c;
+
+	ASSERT_EQ(0, read_byte(addr + at * getpagesize(), &c))
+		TH_LOG("%s: touching page %zu raised a signal", what, at);
+}
+
+static size_t min_pages(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * One fault maps the faulting page and the pages after it, fault_window of
+ * them at most, and stops at a hole, at the end of the device and at the
+ * end of the VMA.  Each case starts from a fresh mapping, with no entries.
+ */
+TEST_F(map, fault_maps_a_run)
+{
+	size_t page = self->page, qp = self->quantum / page;
+	size_t window = window_now(_metadata);
+	size_t pages = window + 3;
+	char *m;
+
+	ASSERT_GE(MAX_RUN_PAGES, pages)
+		TH_LOG("fault_window %zu is too big for the test", window);
+	/* Data everywhere: the window is the limit. */
+	fill(_metadata, self->fd, 0, pages * page, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, pages * page, MAP_SHARED);
+	check_mapped(_metadata, m, pages, 0, 0, "before any touch");
+	touch(_metadata, m, 1, "window");
+	check_mapped(_metadata, m, pages, 1, min_pages(1 + window, pages), "window");
+	munmap(m, pages * page);
+	moved_map(&self->maps, m, NULL, 0);
+
+	/*
+	 * Two VMAs: mprotect splits the mapping.  A fault in the first maps
+	 * up to its end, none of the second.
+	 */
+	m = map_fd(_metadata, &self->maps, self->fd, 0, 8 * page, MAP_SHARED);
+	ASSERT_EQ(0, mprotect(m + 5 * page, 3 * page, PROT_READ));
+	touch(_metadata, m, 2, "end of the VMA");
+	check_mapped(_metadata, m, 8, 2, min_pages(2 + window, 5), "end of the VMA");
+	munmap(m, 8 * page);
+	moved_map(&self->maps, m, NULL, 0);
+
+	/* A hole of a quantum after two quanta of data, then one of data. */
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
+	fill(_metadata, self->fd, 0, 2 * qp * page, 1);
+	fill(_metadata, self->fd, 3 * qp * page, qp * page, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, 4 * qp * page, MAP_SHARED);
+	touch(_metadata, m, 0, "hole");
+	check_mapped(_metadata, m, 4 * qp, 0, min_pages(window, 2 * qp), "hole");
+	munmap(m, 4 * qp * page);
+	moved_map(&self->maps, m, NULL, 0);
+
+	/* The device ends 100 bytes into its third page. */
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
+	fill(_metadata, self->fd, 0, 2 * page + 100, 1);
+	m = map_fd(_metadata, &self->maps, self->fd, 0, 6 * page, MAP_SHARED);
+	touch(_metadata, m, 0, "end of the device");
+	check_mapped(_metadata, m, 6, 0, min_pages(window, 3), "end of the device");
 }
 
 /* MAP_SHARED stores are the device's bytes: read() and write() see them. */

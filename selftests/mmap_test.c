@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Mapping scullmap devices: data, holes and the end of the device through
- * shared and private mappings, emptying a mapped device, fork, munmap and
- * mremap, I/O between a device and its own mappings, and threads faulting
- * while others read and write.  Runs with the module loaded.
+ * shared and private mappings, the run of pages one fault maps, emptying a
+ * mapped device, fork, munmap and mremap, I/O between a device and its own
+ * mappings, and threads faulting while others read and write.  Runs with
+ * the module loaded.
  *
  * Each test runs on four devices: the page allocator with quanta of one and
  * of four pages, vmalloc with quanta of one and of sixteen pages.  A quantum
@@ -557,8 +558,8 @@ static void check_mapped(struct __test_metadata *_metadata, char *addr,
 	for (i = 0; i < pages && (vec[i] & 1) == (i >= first && i < end); i++)
 		;
 	ASSERT_EQ(pages, i)
-		TH_LOG("%s: page %zu is %s; one fault should map pages %zu to %zu",
-		       what, i, vec[i] & 1 ? "mapped" : "not mapped", first, end - 1);
+		TH_LOG("%s: page %zu is %s; only pages [%zu, %zu) should be",
+		       what, i, vec[i] & 1 ? "mapped" : "not mapped", first, end);
 }
 
 /* Touch page @at of @addr: one read, which must not fault with a signal. */

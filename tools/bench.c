@@ -582,7 +582,7 @@ static int end_start_once(struct bench *b, const struct subject *s,
  * threads2 touches this many fresh mappings of the subject per measurement,
  * one after the other.  One mapping takes some 15 ms to touch, too short:
  * in the test VM, a 12 ms loop that does nothing but compute ran anywhere
- * from 0.75 to 1.9 times faster in two threads than in one, since giving
+ * from 0.75 to 1.9 times as fast in two threads as in one, since giving
  * each thread a core of its own (guest and host scheduler both) takes
  * milliseconds.  Eight mappings make those milliseconds matter less.
  */

@@ -23,17 +23,18 @@
 #include "scullmap.h"
 
 #define SCULLMAP_MAX_WINDOW	256
+#define SCULLMAP_DEFAULT_WINDOW	256
 #define SCULLMAP_BATCH		32	/* pages per vm_insert_pages() call */
 
 /*
  * One fault maps the faulting page and up to fault_window - 1 pages after
  * it, so that a sequential scan traps once per window, not once per page.
- * The default, 256 pages (1 MiB), is where a first touch stopped getting
- * cheaper in the measurements of Documentation/performance.rst; it is also
- * the most the parameter allows.  Writable at run time; a setter keeps it
+ * The default, 256 pages (1 MiB with 4 KiB pages), is where a sequential
+ * first touch stopped getting cheaper in the measurements of
+ * Documentation/performance.rst.  Writable at run time; a setter keeps it
  * in range.
  */
-static unsigned int fault_window = SCULLMAP_MAX_WINDOW;
+static unsigned int fault_window = SCULLMAP_DEFAULT_WINDOW;
 
 static int fault_window_set(const char *val, const struct kernel_param *kp)
 {

@@ -66,7 +66,7 @@ struct bench {
 	int reps;
 	int is_short;
 	unsigned int *shuffled;	/* rand_touch's order of the pages */
-	unsigned char *got;	/* the byte read at each page touched */
+	unsigned char *got;	/* byte read at each page touched, per mapping */
 	char *rbuf;		/* read()'s buffer; also builds data to write */
 	char *wbuf;		/* write()'s source: one chunk of pattern */
 };
@@ -559,8 +559,8 @@ static int touch_edges(struct bench *b, const struct subject *s,
  * Whichever range is touched first after mapping costs some 20% more under
  * TCG, wherever it lies: so each repetition touches both in both orders,
  * on fresh mappings each time.  With the default fault_window a range is
- * one fault, a fraction of a millisecond, short enough for any one
- * interruption in the VM to show: so a repetition does that
+ * one fault, a fraction of a millisecond, so short that a single
+ * interruption of the VM shows in it: so a repetition does that
  * END_START_ROUNDS times.
  */
 #define END_START_ROUNDS	16
@@ -580,11 +580,11 @@ static int end_start_once(struct bench *b, const struct subject *s,
 
 /*
  * threads2 touches this many fresh mappings of the subject per measurement,
- * one after the other.  One mapping takes some 15 ms to touch, too short:
- * in the test VM, a 12 ms loop that does nothing but compute ran anywhere
- * from 0.75 to 1.9 times as fast in two threads as in one, since giving
+ * one after the other.  One mapping takes some 15 ms to touch, and giving
  * each thread a core of its own (guest and host scheduler both) takes
- * milliseconds.  Eight mappings make those milliseconds matter less.
+ * milliseconds: in the test VM a separate program whose two threads only
+ * computed, 12 ms at a time, ran 0.75 to 1.9 times as fast as one thread.
+ * Eight mappings make those milliseconds count for less.
  */
 #define THREADS2_MAPS	8
 
@@ -593,8 +593,9 @@ struct half {
 	char **maps;		/* THREADS2_MAPS mappings of the subject */
 	size_t first;		/* the first page of the half */
 	size_t pages;
+	size_t map_pages;	/* pages in a mapping, whole */
 	long psz;
-	unsigned char *got;	/* got[page], for the last mapping */
+	unsigned char *got;	/* got[map * map_pages + page] */
 	pthread_barrier_t *start_line;
 	long long start;
 	long long end;
@@ -602,12 +603,13 @@ struct half {
 
 static void touch_maps(struct half *h)
 {
+	size_t off = h->first;
 	int i;
 
 	h->start = now_ns();
-	for (i = 0; i < THREADS2_MAPS; i++)
+	for (i = 0; i < THREADS2_MAPS; i++, off += h->map_pages)
 		touch_pages(h->maps[i] + h->first * h->psz, h->pages, h->psz,
-			    h->got + h->first);
+			    h->got + off);
 	h->end = now_ns();
 }
 
@@ -631,10 +633,12 @@ static int two_threads_touch(struct bench *b, const struct subject *s,
 	size_t first = b->pages / 2;
 	pthread_barrier_t start_line;
 	struct half h[2] = {
-		{ .maps = maps, .first = 0, .pages = first, .psz = b->psz,
-		  .got = b->got, .start_line = &start_line },
+		{ .maps = maps, .first = 0, .pages = first,
+		  .map_pages = b->pages, .psz = b->psz, .got = b->got,
+		  .start_line = &start_line },
 		{ .maps = maps, .first = first, .pages = b->pages - first,
-		  .psz = b->psz, .got = b->got, .start_line = &start_line },
+		  .map_pages = b->pages, .psz = b->psz, .got = b->got,
+		  .start_line = &start_line },
 	};
 	pthread_t thread;
 	int err;
@@ -676,7 +680,7 @@ static int map_many(struct bench *b, const struct subject *s, char **maps)
 	return -1;
 }
 
-/* Unmap them, and check what the touches of the last one read. */
+/* Unmap them, and check what the touches of each read. */
 static int unmap_many(struct bench *b, const struct subject *s, char **maps,
 		      const char *test)
 {
@@ -684,15 +688,17 @@ static int unmap_many(struct bench *b, const struct subject *s, char **maps,
 
 	for (i = 0; i < THREADS2_MAPS; i++)
 		err |= unmap_range(s, maps[i], b->bytes);
-	return err ? -1 : check_got(b->got, b->pages, 0, 0, test, s);
+	for (i = 0; i < THREADS2_MAPS && !err; i++)
+		err = check_got(b->got + i * b->pages, b->pages, 0, 0, test, s);
+	return err ? -1 : 0;
 }
 
 static int threads2_once(struct bench *b, const struct subject *s,
 			 double *value)
 {
 	char *maps[THREADS2_MAPS];
-	struct half all = { .maps = maps, .pages = b->pages, .psz = b->psz,
-			    .got = b->got };
+	struct half all = { .maps = maps, .pages = b->pages,
+			    .map_pages = b->pages, .psz = b->psz, .got = b->got };
 	long long two_ns = 0;
 
 	name_touch("threads2 (one thread)", s);
@@ -1053,7 +1059,7 @@ static int setup(struct bench *b)
 	b->bytes = b->is_short ? SHORT_BYTES : FULL_BYTES;
 	b->pages = b->bytes / b->psz;
 	b->shuffled = calloc(b->pages, sizeof(*b->shuffled));
-	b->got = calloc(b->pages, 1);
+	b->got = calloc(b->pages, THREADS2_MAPS);
 	b->rbuf = malloc(CHUNK);
 	b->wbuf = malloc(CHUNK);
 	if (!b->shuffled || !b->got || !b->rbuf || !b->wbuf)

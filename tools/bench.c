@@ -15,9 +15,9 @@
  * device and then the file, so that the two see the machine in the same
  * state; there are N of them (15 by default) after one untimed round.  The
  * device's and the file's values are the medians of their N, the ratio is
- * the median of the N ratios of a repetition's two.  Only the ratios mean
- * much: the absolute numbers depend on the machine, and under emulation a
- * lot.
+ * the median of the N per-repetition ratios, device over file.  Only the
+ * ratios mean much: the absolute numbers depend on the machine, and under
+ * emulation a lot.
  *
  * --short is a smoke test: 8 MiB instead of 64, one repetition, and a sweep
  * of only fault_window 1 and the value the module had.

@@ -429,13 +429,18 @@ static int write_in_cgroup(const char *path, size_t len, long long *written)
 	pid = fork();
 	if (pid == 0) {
 		/*
-		 * Open all files first: once the cgroup is full, an open()
-		 * (a struct file is charged too) would call its OOM killer.
+		 * Take all the memory the child needs before it joins: once
+		 * the cgroup is full, any charge calls its OOM killer.  So
+		 * open all files first (a struct file is charged), and write
+		 * to *written and errno: their pages are still shared with
+		 * the parent, and the first write to each copies it.
 		 */
 		int join = open(CGROUP_DIR "/cgroup.procs", O_WRONLY | O_CLOEXEC);
 		int leave = open(CGROUP_ROOT "/cgroup.procs", O_WRONLY | O_CLOEXEC);
 		int fd = open(path, O_RDWR | O_CLOEXEC);
 
+		*written = 0;
+		errno = 0;
 		close(pipefd[0]);
 		if (join < 0 || leave < 0 || fd < 0)
 			_exit(100);

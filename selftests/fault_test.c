@@ -193,15 +193,8 @@ static void teardown_injection(void)
 	setup_injection(0);
 }
 
-static const char pattern[] = "fault injection ";
-
-static void fill(char *buf, size_t len, size_t pos)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		buf[i] = pattern[(pos + i) % (sizeof(pattern) - 1)];
-}
+/* The generation of the data a test puts in the device before a sweep. */
+#define OLD_GEN	1
 
 /*
  * Check that the driver's usage file adds up: what the cap counts is what
@@ -283,26 +276,26 @@ FIXTURE_TEARDOWN(inject)
 	check_usage_adds_up(_metadata);
 }
 
-/* Empty the device and write the first @len bytes of the pattern. */
+/* Empty the device and write @len bytes of generation OLD_GEN. */
 static void refill(struct __test_metadata *_metadata, int fd, size_t len)
 {
 	char *buf = malloc(len);
 
 	ASSERT_NE(NULL, buf);
-	fill(buf, len, 0);
+	pattern_fill(buf, 0, len, OLD_GEN);
 	ASSERT_EQ(0, ioctl(fd, SCULLMAP_IOC_RESET));
 	ASSERT_EQ((ssize_t)len, pwrite(fd, buf, len, 0));
 	free(buf);
 }
 
-/* Check that the device holds exactly the first @len bytes of the pattern. */
+/* Check that the device holds exactly @len bytes of generation OLD_GEN. */
 static void check_holds(struct __test_metadata *_metadata, int fd, size_t len)
 {
 	char *got = malloc(len + 1), *want = malloc(len);
 
 	ASSERT_NE(NULL, got);
 	ASSERT_NE(NULL, want);
-	fill(want, len, 0);
+	pattern_fill(want, 0, len, OLD_GEN);
 	EXPECT_EQ((ssize_t)len, pread(fd, got, len + 1, 0));
 	EXPECT_EQ(0, memcmp(got, want, len)) TH_LOG("the device's data changed");
 	EXPECT_EQ((off_t)len, lseek(fd, 0, SEEK_END));
@@ -333,9 +326,10 @@ static unsigned int sweep_write(struct __test_metadata *_metadata, int fd,
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, old);
 	ASSERT_NE(NULL, got);
-	memset(buf, 'W', len);
-	fill(old, old_len, 0);
+	pattern_fill(old, 0, old_len, OLD_GEN);
 	for (nth = 1; nth < MAX_SWEEP; nth++) {
+		/* Each try writes a generation of its own. */
+		pattern_fill(buf, pos, len, OLD_GEN + nth);
 		refill(_metadata, fd, old_len);
 		ASSERT_EQ(0, arm(nth, mode));
 		ret = pwrite(fd, buf, len, pos);
@@ -501,7 +495,7 @@ TEST_F_TIMEOUT(inject, fault, 120)
 	int sig;
 
 	ASSERT_NE(NULL, want);
-	fill(want, len, 0);
+	pattern_fill(want, 0, len, OLD_GEN);
 	refill(_metadata, self->fd, len);
 	for (nth = 1; nth < MAX_SWEEP; nth++) {
 		map = mmap(FRESH_REGION(nth), len, PROT_READ,

@@ -25,42 +25,6 @@
 #define MAX_SIZE	0x10000000000ULL	/* 1 TiB, as the contract says */
 #define NOBODY		65534		/* an unprivileged uid and gid */
 
-/*
- * The byte at device offset @off in pattern @seed.  Seed 0 is all zeros (a
- * hole); any other seed gives bytes that depend on the offset and are never
- * zero, so data is told apart from a hole and from data at another offset.
- */
-static unsigned char pat(uint64_t off, unsigned int seed)
-{
-	uint64_t x;
-
-	if (!seed)
-		return 0;
-	x = (off + 1) * 0x9e3779b97f4a7c15ULL + seed * 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 31;
-	return x % 255 + 1;
-}
-
-static void fill(unsigned char *buf, uint64_t off, size_t len, unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		buf[i] = pat(off + i, seed);
-}
-
-/* The index of the first byte of @buf that is not pattern @seed, or -1. */
-static ssize_t mismatch(const unsigned char *buf, uint64_t off, size_t len,
-			unsigned int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (buf[i] != pat(off + i, seed))
-			return i;
-	return -1;
-}
-
 static void get_info(struct __test_metadata *_metadata, int fd,
 		     struct scullmap_info *info)
 {
@@ -84,16 +48,16 @@ static off_t pos_of(int fd)
 	return lseek(fd, 0, SEEK_CUR);
 }
 
-/* Write @len bytes of pattern @seed at @off in one write(), which must take all. */
+/* Write @len bytes of generation @gen at @off in one write(), which must take all. */
 static void write_at(struct __test_metadata *_metadata, int fd, uint64_t off,
-		     size_t len, unsigned int seed)
+		     size_t len, unsigned int gen)
 {
 	unsigned char *buf = malloc(len);
 	ssize_t ret;
 	int err;
 
 	ASSERT_NE(NULL, buf);
-	fill(buf, off, len, seed);
+	pattern_fill(buf, off, len, gen);
 	seek_to(_metadata, fd, off);
 	ret = write(fd, buf, len);
 	err = errno;
@@ -105,10 +69,10 @@ static void write_at(struct __test_metadata *_metadata, int fd, uint64_t off,
 
 /*
  * Read @len bytes at @off in one read(), which must return them all, and
- * check that they are pattern @seed (0: zeros, a hole).
+ * check that they are generation @gen (0: zeros, a hole).
  */
 static void check_at(struct __test_metadata *_metadata, int fd, uint64_t off,
-		     size_t len, unsigned int seed)
+		     size_t len, unsigned int gen)
 {
 	unsigned char *buf = malloc(len);
 	ssize_t ret, bad;
@@ -124,11 +88,11 @@ static void check_at(struct __test_metadata *_metadata, int fd, uint64_t off,
 	ASSERT_EQ((ssize_t)len, ret)
 		TH_LOG("read of %zu bytes at %llu: %s", len, (unsigned long long)off,
 		       ret < 0 ? strerror(err) : "short count");
-	bad = mismatch(buf, off, len, seed);
+	bad = pattern_mismatch(buf, off, len, gen);
 	if (bad >= 0)
 		TH_LOG("byte at %llu is 0x%02x, expected 0x%02x (%s)",
-		       (unsigned long long)(off + bad), buf[bad], pat(off + bad, seed),
-		       seed ? "data" : "a hole reads as zeros");
+		       (unsigned long long)(off + bad), buf[bad], pattern_byte(off + bad, gen),
+		       gen ? "data" : "a hole reads as zeros");
 	free(buf);
 	EXPECT_EQ(-1, bad);
 }
@@ -285,7 +249,7 @@ TEST_F(rw, round_trip)
 	ssize_t ret, bad;
 
 	ASSERT_NE(NULL, buf);
-	fill(buf, 0, total, 1);
+	pattern_fill(buf, 0, total, 1);
 	for (off = 0, i = 0; off < total; off += len, i++) {
 		len = wsizes[i % ARRAY_SIZE(wsizes)];
 		if (len > total - off)
@@ -312,10 +276,10 @@ TEST_F(rw, round_trip)
 		ASSERT_EQ((off_t)(off + len), pos_of(self->fd))
 			TH_LOG("read did not advance the file position");
 	}
-	bad = mismatch(buf, 0, total, 1);
+	bad = pattern_mismatch(buf, 0, total, 1);
 	if (bad >= 0)
 		TH_LOG("byte at %zd (quantum %zu, offset %zu in it) is 0x%02x, expected 0x%02x",
-		       bad, bad / self->q, bad % self->q, buf[bad], pat(bad, 1));
+		       bad, bad / self->q, bad % self->q, buf[bad], pattern_byte(bad, 1));
 	EXPECT_EQ(-1, bad);
 	free(buf);
 }
@@ -338,7 +302,7 @@ TEST_F(rw, read_whole_and_end)
 	ASSERT_EQ((ssize_t)total, ret)
 		TH_LOG("one read() of %zu bytes from a %zu-byte device: %s", len, total,
 		       ret < 0 ? strerror(errno) : "wrong count");
-	EXPECT_EQ(-1, mismatch(buf, 0, total, 1));
+	EXPECT_EQ(-1, pattern_mismatch(buf, 0, total, 1));
 	EXPECT_EQ((off_t)total, pos_of(self->fd));
 
 	/* At the end, and past it. */
@@ -351,7 +315,7 @@ TEST_F(rw, read_whole_and_end)
 	/* Straddling the end: only the bytes up to it. */
 	seek_to(_metadata, self->fd, total - 10);
 	EXPECT_EQ(10, read(self->fd, buf, 100)) TH_LOG("read straddling the end");
-	EXPECT_EQ(-1, mismatch(buf, total - 10, 10, 1));
+	EXPECT_EQ(-1, pattern_mismatch(buf, total - 10, 10, 1));
 	EXPECT_EQ((off_t)total, pos_of(self->fd));
 	check_usage(_metadata, self->fd, total, total / self->q + 1, 3);
 	free(buf);
@@ -508,7 +472,7 @@ TEST_F(rw, append)
 
 	/* Across a quantum boundary. */
 	EXPECT_EQ(0, lseek(fd, 0, SEEK_SET));
-	fill(buf, end, 10, 1);
+	pattern_fill(buf, end, 10, 1);
 	EXPECT_EQ(10, write(fd, buf, 10)) TH_LOG("append: %s", strerror(errno));
 	end += 10;
 	EXPECT_EQ((off_t)end, pos_of(fd)) TH_LOG("file position after an append");
@@ -518,7 +482,7 @@ TEST_F(rw, append)
 	write_at(_metadata, self->fd, end, 100, 1);
 	end += 100;
 	EXPECT_EQ(0, lseek(fd, 0, SEEK_SET));
-	fill(buf, end, 5, 1);
+	pattern_fill(buf, end, 5, 1);
 	EXPECT_EQ(5, write(fd, buf, 5)) TH_LOG("append: %s", strerror(errno));
 	end += 5;
 	close(fd);
@@ -540,7 +504,7 @@ TEST_F(rw, append_pwrite)
 	write_at(_metadata, self->fd, 0, end, 1);
 	fd = open(variant->path, O_WRONLY | O_APPEND);
 	ASSERT_LE(0, fd) TH_LOG("O_APPEND: %s", strerror(errno));
-	fill(buf, end, sizeof(buf), 2);
+	pattern_fill(buf, end, sizeof(buf), 2);
 	EXPECT_EQ((ssize_t)sizeof(buf), pwrite(fd, buf, sizeof(buf), 3))
 		TH_LOG("pwrite on an O_APPEND file: %s", strerror(errno));
 	EXPECT_EQ(0, pos_of(fd)) TH_LOG("pwrite moved the file position");
@@ -562,12 +526,12 @@ TEST_F(rw, lseek_whence)
 	EXPECT_EQ(130, lseek(self->fd, -20, SEEK_CUR));
 	/* The read starts where the seeks said. */
 	ASSERT_EQ(10, read(self->fd, buf, 10));
-	EXPECT_EQ(-1, mismatch(buf, 130, 10, 1)) TH_LOG("read after seeks to 130");
+	EXPECT_EQ(-1, pattern_mismatch(buf, 130, 10, 1)) TH_LOG("read after seeks to 130");
 	EXPECT_EQ(140, pos_of(self->fd));
 	EXPECT_EQ((off_t)size, lseek(self->fd, 0, SEEK_END));
 	EXPECT_EQ((off_t)(size - 5), lseek(self->fd, -5, SEEK_END));
 	EXPECT_EQ(5, read(self->fd, buf, 100));
-	EXPECT_EQ(-1, mismatch(buf, size - 5, 5, 1)) TH_LOG("read after SEEK_END - 5");
+	EXPECT_EQ(-1, pattern_mismatch(buf, size - 5, 5, 1)) TH_LOG("read after SEEK_END - 5");
 
 	/* Negative results. */
 	seek_fails(_metadata, self->fd, -1, SEEK_SET, EINVAL);
@@ -745,7 +709,7 @@ TEST_F(rw, max_size)
 	get_info(_metadata, self->fd, &info);
 	ASSERT_EQ(MAX_SIZE, info.max_size);
 
-	fill(buf, MAX_SIZE - 10, sizeof(buf), 1);
+	pattern_fill(buf, MAX_SIZE - 10, sizeof(buf), 1);
 	seek_to(_metadata, self->fd, MAX_SIZE - 10);
 	EXPECT_EQ(10, write(self->fd, buf, sizeof(buf)))
 		TH_LOG("a write across max_size must stop there: %s", strerror(errno));
@@ -807,7 +771,7 @@ TEST_F(rw, pread_pwrite_offsets)
 	expect_error(_metadata, pread(self->fd, buf, sizeof(buf), last - 10), EINVAL,
 		     "pread whose end passes the largest off_t");
 
-	fill(buf, MAX_SIZE - 10, sizeof(buf), 2);
+	pattern_fill(buf, MAX_SIZE - 10, sizeof(buf), 2);
 	errno = 0;
 	expect_error(_metadata, pwrite(self->fd, buf, 1, MAX_SIZE), EFBIG, "pwrite at 1 TiB");
 	errno = 0;
@@ -850,7 +814,7 @@ TEST_F(rw, huge_count)
 	seek_to(_metadata, self->fd, 0);
 	EXPECT_EQ(100, syscall(SYS_read, self->fd, buf, huge))
 		TH_LOG("read of 1 TiB from a 100-byte device: %s", strerror(errno));
-	EXPECT_EQ(-1, mismatch(buf, 0, 100, 1));
+	EXPECT_EQ(-1, pattern_mismatch(buf, 0, 100, 1));
 	EXPECT_EQ(100, pos_of(self->fd));
 
 	seek_to(_metadata, self->fd, 0);
@@ -1352,7 +1316,7 @@ TEST_F(rw, write_efault)
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_EQ(0, munmap(buf + pg, pg));
 	off = self->q - 100;
-	fill(buf, off, pg, 2);
+	pattern_fill(buf, off, pg, 2);
 	seek_to(_metadata, self->fd, off);
 	ret = half_mapped_write(_metadata, self->fd, buf, pg);
 	EXPECT_EQ(off + ret, pos_of(self->fd)) TH_LOG("file position after a short write");
@@ -1366,7 +1330,7 @@ TEST_F(rw, write_efault)
 	seek_to(_metadata, self->fd, off + ret);
 	ASSERT_EQ((ssize_t)(pg - ret), read(self->fd, dev, pg - ret));
 	for (i = 0; i < (ssize_t)(pg - ret); i++)
-		if (dev[i] != pat(off + ret + i, 1) && dev[i] != pat(off + ret + i, 2))
+		if (dev[i] != pattern_byte(off + ret + i, 1) && dev[i] != pattern_byte(off + ret + i, 2))
 			break;
 	if (i < (ssize_t)(pg - ret))
 		TH_LOG("byte at %lld is 0x%02x: neither the old data nor the new",
@@ -1377,7 +1341,7 @@ TEST_F(rw, write_efault)
 
 	/* The same across the end: the size grows by what was counted. */
 	off = size - 100;
-	fill(buf, off, pg, 3);
+	pattern_fill(buf, off, pg, 3);
 	seek_to(_metadata, self->fd, off);
 	ret = half_mapped_write(_metadata, self->fd, buf, pg);
 	munmap(buf, pg);
@@ -1422,7 +1386,7 @@ TEST_F(rw, read_efault)
 		TH_LOG("read %zd bytes into a buffer of %zu writable ones", ret, pg);
 	if (ret < 0)
 		ret = 0;
-	EXPECT_EQ(-1, mismatch(buf, self->q - 100, ret, 1));
+	EXPECT_EQ(-1, pattern_mismatch(buf, self->q - 100, ret, 1));
 	EXPECT_EQ((off_t)(self->q - 100 + ret), pos_of(self->fd))
 		TH_LOG("file position after a read that counted %zd bytes", ret);
 	munmap(buf, 2 * pg);
@@ -1574,7 +1538,7 @@ static void *reader(void *arg)
 			if (ret == 0)	/* the writers have not got here yet */
 				break;
 			for (i = 0; i < ret; i++) {
-				unsigned int want = off + i < race->base ? 0 : pat(off + i, 1);
+				unsigned int want = off + i < race->base ? 0 : pattern_byte(off + i, 1);
 
 				if (!buf[i])
 					continue;
@@ -1674,8 +1638,8 @@ TEST_F(rw, concurrent)
 		   NR_WRITERS * race.stripe;
 	want = malloc(race.end);
 	ASSERT_NE(NULL, want);
-	fill(want, 0, race.base, 0);
-	fill(want + race.base, race.base, race.end - race.base, 1);
+	pattern_fill(want, 0, race.base, 0);
+	pattern_fill(want + race.base, race.base, race.end - race.base, 1);
 	race.want = want;
 	ASSERT_EQ(0, pthread_barrier_init(&race.start, NULL, NR_WRITERS + 1));
 	ASSERT_EQ(0, pthread_barrier_init(&race.done, NULL, NR_WRITERS + 1));

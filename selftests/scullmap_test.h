@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,55 @@ static inline int unload_module(void)
 static inline int module_loaded(void)
 {
 	return access("/sys/module/" MODULE_NAME, F_OK) == 0;
+}
+
+/*
+ * The test data: the byte at device offset @off in generation @gen.  Every
+ * program writes and checks data with this one pattern.  Generation 0 is
+ * all zeros, as a hole reads.  Any other generation gives bytes that are
+ * never 0 and that depend on the whole 64-bit offset and the whole
+ * generation through a full mix (splitmix64's finalizer): no period a test
+ * could fall into, so a quantum read from the wrong place, a page mapped
+ * twice, or the bytes of an earlier generation all show.
+ */
+static inline unsigned char pattern_byte(uint64_t off, unsigned int gen)
+{
+	uint64_t x;
+
+	if (!gen)
+		return 0;
+	x = off * 0x9e3779b97f4a7c15ULL + gen * 0xd1b54a32d192ed03ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x % 255 + 1;
+}
+
+/* Fill @buf with the @len bytes of generation @gen from device offset @off. */
+static inline void pattern_fill(void *buf, uint64_t off, size_t len,
+				unsigned int gen)
+{
+	unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = pattern_byte(off + i, gen);
+}
+
+/*
+ * The index of the first of the @len bytes at @buf, device offset @off, that
+ * is not generation @gen's, or -1 if all are.
+ */
+static inline ssize_t pattern_mismatch(const void *buf, uint64_t off,
+				       size_t len, unsigned int gen)
+{
+	const unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] != pattern_byte(off + i, gen))
+			return i;
+	return -1;
 }
 
 /* pread/pwrite the whole of @len bytes, whatever a call transfers. */

@@ -12,6 +12,7 @@
 #include <linux/overflow.h>
 #include <linux/pagemap.h>
 #include <linux/sched/signal.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -127,36 +128,48 @@ static int scullmap_open(struct inode *inode, struct file *filp)
 }
 
 /*
+ * At most this much of the user buffer is faulted in before the copy goes
+ * on: a read into a buffer never touched makes one round per this much,
+ * not one per page, yet does not fault in a whole huge buffer at once.
+ */
+#define SCULLMAP_FAULT_IN_MAX	SZ_1M
+
+/*
  * Readers never wait on a user page inside their SRCU section (emptying
  * the device waits for that section): scullmap_tree_read() copies with
  * page faults disabled and stops at a page that is not present.  Fault it
  * in here, with no lock held, and go on.  The user buffer may be a mapping
  * of this very device: its fault takes no lock this holds.
+ *
+ * fault_in_safe_writeable() faults the pages in as a write would, through
+ * GUP, without storing anything: read() changes no byte of the caller's
+ * buffer beyond those it returns.  (fault_in_writeable() would store a zero
+ * in every page it touches.)  And it faults in no more than the copy still
+ * had to store.
  */
 static ssize_t scullmap_read(struct file *filp, char __user *buf, size_t count,
 			     loff_t *ppos)
 {
 	struct scullmap_dev *dev = filp->private_data;
-	size_t done = 0, want;
-	bool faulted;
+	size_t done = 0, stuck, want;
 	int idx;
 
 	for (;;) {
 		idx = srcu_read_lock(&dev->srcu);
 		done += scullmap_tree_read(srcu_dereference(dev->tree, &dev->srcu),
 					   buf + done, count - done, *ppos + done,
-					   &faulted);
+					   &stuck);
 		srcu_read_unlock(&dev->srcu, idx);
-		if (!faulted || fatal_signal_pending(current))
+		if (!stuck || fatal_signal_pending(current))
 			break;
 		/* A page that cannot be faulted in ends the read: EFAULT. */
-		want = min_t(size_t, count - done, PAGE_SIZE);
-		if (fault_in_writeable(buf + done, want) == want)
+		want = min_t(size_t, stuck, SCULLMAP_FAULT_IN_MAX);
+		if (fault_in_safe_writeable(buf + done, want) == want)
 			break;
 	}
 
 	*ppos += done;
-	return done || !faulted ? done : -EFAULT;
+	return done || !stuck ? done : -EFAULT;
 }
 
 /*

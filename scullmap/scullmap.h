@@ -129,7 +129,7 @@ struct scullmap_tree *scullmap_tree_new(const struct scullmap_backend *backend,
 					unsigned int order, unsigned int qset);
 void scullmap_tree_free(struct scullmap_tree *tree);
 size_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
-			  size_t count, loff_t pos, bool *faulted);
+			  size_t count, loff_t pos, size_t *stuck);
 ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 			    size_t count, loff_t pos);
 loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data);

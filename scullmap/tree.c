@@ -198,11 +198,12 @@ static size_t chunk_at(struct scullmap_tree *tree, loff_t pos, size_t count)
 
 /**
  * scullmap_tree_read() - copy bytes of a tree to user space
- * @tree:    the tree, kept alive by the caller's SRCU read lock
- * @buf:     user buffer
- * @count:   bytes wanted
- * @pos:     offset of the first
- * @faulted: set if the copy stopped at a user page that is not present
+ * @tree:  the tree, kept alive by the caller's SRCU read lock
+ * @buf:   user buffer
+ * @count: bytes wanted
+ * @pos:   offset of the first
+ * @stuck: set to the bytes it still had to copy when it stopped at a user
+ *         page that is not present; 0 if it did not stop there
  *
  * Copies a quantum at a time, and zeros for holes, with page faults
  * disabled: the caller holds an SRCU read lock, which emptying the device
@@ -211,16 +212,16 @@ static size_t chunk_at(struct scullmap_tree *tree, loff_t pos, size_t count)
  * with no lock held and calls again.
  *
  * Return: bytes copied; fewer than @count at the end of the device, or
- * when @faulted is set.
+ * when @stuck is set.
  */
 size_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
-			  size_t count, loff_t pos, bool *faulted)
+			  size_t count, loff_t pos, size_t *stuck)
 {
 	/* Pairs with the release in scullmap_tree_write(): data, then size. */
 	loff_t size = smp_load_acquire(&tree->size);
 	size_t done = 0;
 
-	*faulted = false;
+	*stuck = 0;
 	if (pos >= size)
 		return 0;
 	count = min_t(loff_t, count, size - pos);
@@ -239,7 +240,7 @@ size_t scullmap_tree_read(struct scullmap_tree *tree, char __user *buf,
 		pagefault_enable();
 		done += chunk - left;
 		if (left) {
-			*faulted = true;
+			*stuck = count - done;
 			break;
 		}
 		cond_resched();

@@ -1396,6 +1396,57 @@ TEST_F(rw, read_efault)
 }
 
 /*
+ * read() stores the bytes it returns and no other.  The buffer is a shared
+ * mapping of a memfd whose pages are in its page cache but not in the page
+ * table (MADV_DONTNEED), so the read must fault them in; it starts near
+ * the end of a page, and asks for far more than the device holds.  Every
+ * byte of the memfd outside the few the read returned must keep its value:
+ * a read that faulted the next pages in by storing to them (as
+ * fault_in_writeable() does) zeroed the first byte of each.
+ */
+TEST_F(rw, read_stores_only_what_it_returns)
+{
+	const size_t pg = self->page, len = 4 * pg, at = pg - 96, size = 10;
+	unsigned char *map, *want, *got;
+	ssize_t ret;
+	size_t i;
+	int mfd;
+
+	write_at(_metadata, self->fd, 0, size, 1);
+	want = malloc(len);
+	got = malloc(len);
+	ASSERT_NE(NULL, want);
+	ASSERT_NE(NULL, got);
+	mfd = memfd_create("read_target", MFD_CLOEXEC);
+	ASSERT_LE(0, mfd) TH_LOG("memfd_create: %s", strerror(errno));
+	pattern_fill(want, 0, len, 2);
+	ASSERT_EQ((ssize_t)len, full_pwrite(mfd, want, len, 0));
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(0, madvise(map, len, MADV_DONTNEED));
+
+	seek_to(_metadata, self->fd, 0);
+	ret = read(self->fd, map + at, len - at);
+	EXPECT_EQ((ssize_t)size, ret) TH_LOG("read of a %zu-byte device: %s", size,
+					     ret < 0 ? strerror(errno) : "wrong count");
+	pattern_fill(want + at, 0, size, 1);
+	ASSERT_EQ((ssize_t)len, full_pread(mfd, got, len, 0));
+	EXPECT_EQ(-1, pattern_mismatch(got + at, 0, size, 1))
+		TH_LOG("the bytes read are not the device's");
+	for (i = 0; i < len; i++)
+		if (got[i] != want[i]) {
+			EXPECT_EQ(want[i], got[i])
+				TH_LOG("byte %zu of the memfd changed; the read returned bytes %zu..%zu",
+				       i, at, at + size - 1);
+			break;
+		}
+	munmap(map, len);
+	close(mfd);
+	free(want);
+	free(got);
+}
+
+/*
  * Concurrent writers and readers, in rounds.  The writers own interleaved
  * stripes of odd size, a few to a quantum, over one and a half quantum sets.
  * In each round the device starts empty and the writers are let go together

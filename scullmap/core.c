@@ -7,6 +7,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
+#include <linux/cdev.h>
 #include <linux/fs.h>
 #include <linux/module.h>
 #include <linux/overflow.h>
@@ -38,7 +39,8 @@ module_param(qset, uint, 0444);
 MODULE_PARM_DESC(qset, "quanta per quantum set (1..4096, default 500)");
 
 static dev_t scullmap_first_devt;
-static struct scullmap_dev *scullmap_devs;
+static struct cdev scullmap_cdev;	/* every minor: nr_devs of each back end */
+static struct scullmap_dev *scullmap_devs;	/* indexed by minor */
 static unsigned int scullmap_nr_minors;
 
 static struct class scullmap_class = {
@@ -110,7 +112,7 @@ static int scullmap_empty(struct scullmap_dev *dev)
 
 static int scullmap_open(struct inode *inode, struct file *filp)
 {
-	struct scullmap_dev *dev = container_of(inode->i_cdev, struct scullmap_dev, cdev);
+	struct scullmap_dev *dev = &scullmap_devs[iminor(inode) - MINOR(scullmap_first_devt)];
 
 	/*
 	 * The VFS refuses O_DIRECT (there is no page cache to bypass), but
@@ -394,58 +396,68 @@ static void scullmap_dev_destroy(struct scullmap_dev *dev)
 	scullmap_tree_free(rcu_dereference_protected(dev->tree, true));
 }
 
-/* Make device @minor: its store, its cdev, then its node. */
-static int scullmap_dev_add(struct scullmap_dev *dev, unsigned int minor)
-{
-	bool use_vmalloc = minor >= nr_devs;
-	dev_t devt = scullmap_first_devt + minor;
-	int err;
-
-	err = scullmap_dev_init(dev, use_vmalloc);
-	if (err)
-		return err;
-
-	cdev_init(&dev->cdev, &scullmap_fops);
-	dev->cdev.owner = THIS_MODULE;
-	err = cdev_add(&dev->cdev, devt, 1);
-	if (err)
-		goto out_store;
-
-	if (use_vmalloc)
-		dev->device = device_create(&scullmap_class, NULL, devt, dev,
-					    "scullmapv%u", minor - nr_devs);
-	else
-		dev->device = device_create(&scullmap_class, NULL, devt, dev,
-					    "scullmap%u", minor);
-	if (IS_ERR(dev->device)) {
-		err = PTR_ERR(dev->device);
-		goto out_cdev;
-	}
-	return 0;
-
-out_cdev:
-	cdev_del(&dev->cdev);
-out_store:
-	scullmap_dev_destroy(dev);
-	return err;
-}
-
-static void scullmap_dev_remove(struct scullmap_dev *dev)
-{
-	device_destroy(&scullmap_class, dev->cdev.dev);
-	cdev_del(&dev->cdev);
-	scullmap_dev_destroy(dev);
-}
-
-static void scullmap_remove_devs(unsigned int count)
+static void scullmap_destroy_devs(unsigned int count)
 {
 	while (count--)
-		scullmap_dev_remove(&scullmap_devs[count]);
+		scullmap_dev_destroy(&scullmap_devs[count]);
 }
 
-static int __init scullmap_init(void)
+/* The stores of every device: minors below nr_devs use the page allocator. */
+static int scullmap_init_devs(void)
 {
 	unsigned int i;
+	int err;
+
+	for (i = 0; i < scullmap_nr_minors; i++) {
+		err = scullmap_dev_init(&scullmap_devs[i], i >= nr_devs);
+		if (err) {
+			scullmap_destroy_devs(i);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void scullmap_remove_nodes(unsigned int count)
+{
+	while (count--)
+		device_destroy(&scullmap_class, scullmap_first_devt + count);
+}
+
+/*
+ * The device in the driver model of every minor, which makes its /dev
+ * node.  Until the cdev is added, opening a node fails with ENXIO in the
+ * VFS, without reaching the driver.
+ */
+static int scullmap_add_nodes(void)
+{
+	struct device *device;
+	unsigned int i;
+
+	for (i = 0; i < scullmap_nr_minors; i++) {
+		if (i < nr_devs)
+			device = device_create(&scullmap_class, NULL, scullmap_first_devt + i,
+					       NULL, "scullmap%u", i);
+		else
+			device = device_create(&scullmap_class, NULL, scullmap_first_devt + i,
+					       NULL, "scullmapv%u", i - nr_devs);
+		if (IS_ERR(device)) {
+			scullmap_remove_nodes(i);
+			return PTR_ERR(device);
+		}
+		scullmap_devs[i].device = device;
+	}
+	return 0;
+}
+
+/*
+ * Everything that can fail comes before the one step that lets an open()
+ * reach the driver: adding the cdev of all the minors at once.  If init
+ * failed after an open() got in, the module would be freed under that open
+ * file, for a failed init does not wait for the module's users.
+ */
+static int __init scullmap_init(void)
+{
 	int err;
 
 	err = scullmap_check_params();
@@ -473,17 +485,27 @@ static int __init scullmap_init(void)
 		err = -ENOMEM;
 		goto out_class;
 	}
+	err = scullmap_init_devs();
+	if (err)
+		goto out_free;
+	err = scullmap_add_nodes();
+	if (err)
+		goto out_devs;
 
-	for (i = 0; i < scullmap_nr_minors; i++) {
-		err = scullmap_dev_add(&scullmap_devs[i], i);
-		if (err)
-			goto out_devs;
-	}
+	cdev_init(&scullmap_cdev, &scullmap_fops);
+	scullmap_cdev.owner = THIS_MODULE;
+	err = cdev_add(&scullmap_cdev, scullmap_first_devt, scullmap_nr_minors);
+	if (err)
+		goto out_nodes;
+	/* Cannot fail: debugfs is a debugging aid, and may be absent. */
 	scullmap_debugfs_init(scullmap_devs, scullmap_nr_minors);
 	return 0;
 
+out_nodes:
+	scullmap_remove_nodes(scullmap_nr_minors);
 out_devs:
-	scullmap_remove_devs(i);
+	scullmap_destroy_devs(scullmap_nr_minors);
+out_free:
 	kfree(scullmap_devs);
 out_class:
 	class_unregister(&scullmap_class);
@@ -497,7 +519,9 @@ out_vmops:
 static void __exit scullmap_exit(void)
 {
 	scullmap_debugfs_exit();
-	scullmap_remove_devs(scullmap_nr_minors);
+	cdev_del(&scullmap_cdev);
+	scullmap_remove_nodes(scullmap_nr_minors);
+	scullmap_destroy_devs(scullmap_nr_minors);
 	kfree(scullmap_devs);
 	class_unregister(&scullmap_class);
 	unregister_chrdev_region(scullmap_first_devt, scullmap_nr_minors);

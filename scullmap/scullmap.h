@@ -6,7 +6,6 @@
 #define _SCULLMAP_H
 
 #include <linux/bits.h>
-#include <linux/cdev.h>
 #include <linux/device.h>
 #include <linux/gfp.h>
 #include <linux/mutex.h>
@@ -96,7 +95,6 @@ struct scullmap_tree {
  * @inode:    an anonymous inode whose address_space every open file of the
  *            device shares, so that emptying it can unmap all mappings
  * @mappings: live VMAs of the device, for GET_INFO
- * @cdev:     the character device; open() finds the device from it
  * @device:   the device in the driver model, which makes the /dev node
  */
 struct scullmap_dev {
@@ -106,7 +104,6 @@ struct scullmap_dev {
 	const struct scullmap_backend *backend;
 	struct inode *inode;
 	atomic_t mappings;
-	struct cdev cdev;
 	struct device *device;
 };
 

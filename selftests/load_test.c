@@ -12,7 +12,11 @@
 #include "kselftest_harness.h"
 #include "scullmap_test.h"
 
-/* Check that /dev/NAME is the char device MAJOR:MINOR, and so says sysfs. */
+/*
+ * Check that /dev/NAME is the char device MAJOR:MINOR, and so says sysfs,
+ * and that only root may use it: the driver asks for no other mode, so
+ * devtmpfs (and udev, without a rule of the admin's) makes it 0600 root.
+ */
 static void check_node(struct __test_metadata *_metadata, const char *name,
 		       int major, int minor)
 {
@@ -23,6 +27,9 @@ static void check_node(struct __test_metadata *_metadata, const char *name,
 	snprintf(path, sizeof(path), "/dev/%s", name);
 	ASSERT_EQ(0, stat(path, &st)) TH_LOG("%s: %s", path, strerror(errno));
 	EXPECT_TRUE(S_ISCHR(st.st_mode)) TH_LOG("%s is not a char device", path);
+	EXPECT_EQ(0600U, st.st_mode & 07777) TH_LOG("%s: mode %o", path, st.st_mode & 07777);
+	EXPECT_EQ(0, (int)st.st_uid) TH_LOG("%s: owner", path);
+	EXPECT_EQ(0, (int)st.st_gid) TH_LOG("%s: group", path);
 	EXPECT_EQ(major, (int)major(st.st_rdev)) TH_LOG("%s", path);
 	EXPECT_EQ(minor, (int)minor(st.st_rdev)) TH_LOG("%s", path);
 

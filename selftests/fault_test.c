@@ -232,30 +232,7 @@ FIXTURE(inject) {
 	size_t quantum;
 };
 
-FIXTURE_VARIANT(inject) {
-	const char *path;
-	unsigned int order;
-};
-
-FIXTURE_VARIANT_ADD(inject, pages_order0) {
-	.path = "/dev/scullmap3",
-	.order = 0,
-};
-
-FIXTURE_VARIANT_ADD(inject, pages_order2) {
-	.path = "/dev/scullmap3",
-	.order = 2,
-};
-
-FIXTURE_VARIANT_ADD(inject, vmalloc_order0) {
-	.path = "/dev/scullmapv3",
-	.order = 0,
-};
-
-FIXTURE_VARIANT_ADD(inject, vmalloc_order4) {
-	.path = "/dev/scullmapv3",
-	.order = 4,
-};
+DEVICE_VARIANTS(inject, "/dev/scullmap3", "/dev/scullmapv3");
 
 FIXTURE_SETUP(inject)
 {

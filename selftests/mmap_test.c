@@ -27,24 +27,6 @@
 #define MSG_LEN		160	/* a message from a child process */
 #define MAX_RUN_PAGES	512UL	/* fault_maps_a_run's longest mapping */
 
-/*
- * The byte at device offset @off in data written with @seed.  It changes
- * from page to page (the offset within a page alone would repeat), and
- * every byte changes with the seed.
- */
-static unsigned char pat(off_t off, int seed)
-{
-	return (off * 7 + (off >> 12) * 13 + seed * 101) & 0xff;
-}
-
-static void make_pattern(char *buf, size_t len, off_t off, int seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		buf[i] = pat(off + i, seed);
-}
-
 /* Where memory first differs from what it should hold. */
 struct diff {
 	long at;		/* index of the first wrong byte */
@@ -55,11 +37,11 @@ struct diff {
 
 /*
  * Compare @len bytes at @addr, a mapping of device offset @off, with the
- * pattern of @seed (or with zeros if @seed is -1).  The first byte of every
+ * bytes of generation @gen (0: zeros).  The first byte of every
  * page is read with read_byte(), so that a page that faults is reported
  * rather than killing the test.  Returns 1 if all match, else 0 and @d.
  */
-static int find_diff(const char *addr, size_t len, off_t off, int seed,
+static int find_diff(const char *addr, size_t len, off_t off, unsigned int gen,
 		     struct diff *d)
 {
 	size_t page = getpagesize();
@@ -77,7 +59,7 @@ static int find_diff(const char *addr, size_t len, off_t off, int seed,
 			return 0;
 		}
 		for (i = start; i < end; i++) {
-			unsigned char want = seed < 0 ? 0 : pat(off + i, seed);
+			unsigned char want = pattern_byte(off + i, gen);
 
 			if ((unsigned char)addr[i] != want) {
 				d->at = i;
@@ -102,13 +84,13 @@ static void describe(char *msg, size_t size, const char *what, off_t off,
 			 d->got, d->want);
 }
 
-/* Assert that mapping @addr of device offset @off holds seed's pattern. */
+/* Assert that mapping @addr of device offset @off holds generation @gen. */
 static void check_map(struct __test_metadata *_metadata, const char *addr,
-		      size_t len, off_t off, int seed, const char *what)
+		      size_t len, off_t off, unsigned int gen, const char *what)
 {
 	char msg[MSG_LEN];
 	struct diff d;
-	int ok = find_diff(addr, len, off, seed, &d);
+	int ok = find_diff(addr, len, off, gen, &d);
 
 	if (!ok)
 		describe(msg, sizeof(msg), what, off, &d);
@@ -116,11 +98,11 @@ static void check_map(struct __test_metadata *_metadata, const char *addr,
 }
 
 /*
- * Assert that the device holds, at [@off, @off + @len), seed's pattern of
+ * Assert that the device holds, at [@off, @off + @len), generation @gen of
  * device offset @from (bytes copied there from @from).
  */
 static void check_dev_as(struct __test_metadata *_metadata, int fd, off_t off,
-			 size_t len, off_t from, int seed, const char *what)
+			 size_t len, off_t from, unsigned int gen, const char *what)
 {
 	unsigned char got = 0;
 	char *buf = malloc(len);
@@ -130,7 +112,7 @@ static void check_dev_as(struct __test_metadata *_metadata, int fd, off_t off,
 	ASSERT_NE(NULL, buf);
 	n = full_pread(fd, buf, len, off);
 	for (i = 0; n == (ssize_t)len && i < len; i++) {
-		if ((unsigned char)buf[i] != pat(from + i, seed)) {
+		if ((unsigned char)buf[i] != pattern_byte(from + i, gen)) {
 			got = buf[i];
 			break;
 		}
@@ -142,25 +124,25 @@ static void check_dev_as(struct __test_metadata *_metadata, int fd, off_t off,
 	ASSERT_EQ(len, i)
 		TH_LOG("%s: read() at device offset %#llx gives %#x, not %#x",
 		       what, (unsigned long long)off + i, got,
-		       pat(from + i, seed));
+		       pattern_byte(from + i, gen));
 }
 
-/* Assert that the device holds seed's pattern at [@off, @off + @len). */
+/* Assert that the device holds generation @gen at [@off, @off + @len). */
 static void check_dev(struct __test_metadata *_metadata, int fd, off_t off,
-		      size_t len, int seed, const char *what)
+		      size_t len, unsigned int gen, const char *what)
 {
-	check_dev_as(_metadata, fd, off, len, off, seed, what);
+	check_dev_as(_metadata, fd, off, len, off, gen, what);
 }
 
-/* Write seed's pattern to the device at [@off, @off + @len). */
+/* Write generation @gen to the device at [@off, @off + @len). */
 static void fill(struct __test_metadata *_metadata, int fd, off_t off,
-		 size_t len, int seed)
+		 size_t len, unsigned int gen)
 {
 	char *buf = malloc(len);
 	ssize_t n;
 
 	ASSERT_NE(NULL, buf);
-	make_pattern(buf, len, off, seed);
+	pattern_fill(buf, off, len, gen);
 	n = full_pwrite(fd, buf, len, off);
 	free(buf);
 	ASSERT_EQ((ssize_t)len, n)
@@ -244,37 +226,10 @@ FIXTURE(map) {
 	size_t qset;		/* bytes in a quantum set */
 	off_t max_size;
 	struct map_list maps;	/* for the teardown to unmap */
+	struct scullmap_geometry found;	/* the geometry to restore */
 };
 
-FIXTURE_VARIANT(map) {
-	const char *path;
-	unsigned int backend;
-	unsigned int order;
-};
-
-FIXTURE_VARIANT_ADD(map, pages_order0) {
-	.path = "/dev/scullmap1",
-	.backend = SCULLMAP_BACKEND_PAGES,
-	.order = 0,
-};
-
-FIXTURE_VARIANT_ADD(map, pages_order2) {
-	.path = "/dev/scullmap2",
-	.backend = SCULLMAP_BACKEND_PAGES,
-	.order = 2,
-};
-
-FIXTURE_VARIANT_ADD(map, vmalloc_order0) {
-	.path = "/dev/scullmapv1",
-	.backend = SCULLMAP_BACKEND_VMALLOC,
-	.order = 0,
-};
-
-FIXTURE_VARIANT_ADD(map, vmalloc_order4) {
-	.path = "/dev/scullmapv2",
-	.backend = SCULLMAP_BACKEND_VMALLOC,
-	.order = 4,
-};
+DEVICE_VARIANTS(map, "/dev/scullmap1", "/dev/scullmapv1");
 
 FIXTURE_SETUP(map)
 {
@@ -283,6 +238,9 @@ FIXTURE_SETUP(map)
 
 	self->fd = open(variant->path, O_RDWR);
 	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", variant->path, strerror(errno));
+	get_info(_metadata, self->fd, &info);
+	self->found.order = info.order;
+	self->found.qset = info.qset;
 	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
 		TH_LOG("RESET: %s", strerror(errno));
 	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &geo))
@@ -310,9 +268,25 @@ FIXTURE_TEARDOWN(map)
 			munmap(self->maps.addr[i], self->maps.len[i]);
 	if (self->fd < 0)
 		self->fd = open(variant->path, O_RDWR);
+	/* Leave the device empty, with the geometry it had before the test. */
 	EXPECT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
 		TH_LOG("RESET: %s", strerror(errno));
+	EXPECT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &self->found))
+		TH_LOG("restoring the geometry: %s", strerror(errno));
 	close(self->fd);
+}
+
+/* List the mapping [@addr, @addr + @len) in @maps, for the teardown to unmap. */
+static void track_map(struct __test_metadata *_metadata, struct map_list *maps,
+		      char *addr, size_t len)
+{
+	int i;
+
+	for (i = 0; i < MAX_MAPS && maps->len[i]; i++)
+		;
+	ASSERT_GT(MAX_MAPS, i) TH_LOG("too many mappings for the teardown");
+	maps->addr[i] = addr;
+	maps->len[i] = len;
 }
 
 /* mmap [@off, @off + @len) of @fd, and list it in @maps for the teardown. */
@@ -320,18 +294,13 @@ static char *map_fd(struct __test_metadata *_metadata, struct map_list *maps,
 		    int fd, off_t off, size_t len, int flags)
 {
 	char *addr;
-	int i;
 
-	for (i = 0; i < MAX_MAPS && maps->len[i]; i++)
-		;
-	ASSERT_GT(MAX_MAPS, i) TH_LOG("too many mappings for the teardown");
 	addr = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, off);
 	ASSERT_NE(MAP_FAILED, addr)
 		TH_LOG("mmap of %zu bytes at %#llx (%s): %s", len,
 		       (unsigned long long)off,
 		       flags & MAP_SHARED ? "shared" : "private", strerror(errno));
-	maps->addr[i] = addr;
-	maps->len[i] = len;
+	track_map(_metadata, maps, addr, len);
 	return addr;
 }
 
@@ -476,12 +445,12 @@ TEST_F(map, past_the_end)
 	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
 
 	check_map(_metadata, m, size, 0, 1, "data up to the end");
-	check_map(_metadata, m + size, page - 100, size, -1,
+	check_map(_metadata, m + size, page - 100, size, 0,
 		  "the rest of the last page (should be zeros)");
 	check_sigbus(_metadata, m + last + page, len - last - page,
 		     "pages past the end");
 	check_map(_metadata, p, size, 0, 1, "private, data up to the end");
-	check_map(_metadata, p + size, page - 100, size, -1,
+	check_map(_metadata, p + size, page - 100, size, 0,
 		  "private, the rest of the last page (should be zeros)");
 	check_sigbus(_metadata, p + last + page, page,
 		     "private, the page past the end");
@@ -489,7 +458,7 @@ TEST_F(map, past_the_end)
 	/* Append, into a new quantum; the mapping follows. */
 	fill(_metadata, self->fd, size, size2 - size, 1);
 	check_map(_metadata, m, size2, 0, 1, "after appending");
-	check_map(_metadata, m + size2, page - size2 % page, size2, -1,
+	check_map(_metadata, m + size2, page - size2 % page, size2, 0,
 		  "the rest of the new last page (should be zeros)");
 	check_sigbus(_metadata, m + len - page, page, "the page past the new end");
 	check_map(_metadata, p + last, size2 - last, last, 1,
@@ -643,8 +612,8 @@ TEST_F(map, shared_coherent)
 	check_map(_metadata, m, len, 0, 1, "before the stores");
 
 	/* Stores into the mapping, read back with read(). */
-	make_pattern(m + 10, 16, 10, 2);
-	make_pattern(m + q + page + 3, 16, q + page + 3, 2);
+	pattern_fill(m + 10, 10, 16, 2);
+	pattern_fill(m + q + page + 3, q + page + 3, 16, 2);
 	ASSERT_EQ(16, full_pread(self->fd, buf, 16, 10));
 	ASSERT_EQ(0, memcmp(buf, m + 10, 16))
 		TH_LOG("read() does not see a store into the mapping");
@@ -660,7 +629,7 @@ TEST_F(map, shared_coherent)
 	check_map(_metadata, m2, len - q, q, 3, "another mapping, after write()");
 
 	/* A whole page stored through the mapping. */
-	make_pattern(m + q, page, q, 4);
+	pattern_fill(m + q, q, page, 4);
 	check_dev(_metadata, self->fd, q, page, 4, "a page stored through the mapping");
 	check_dev(_metadata, self->fd, q + page, len - q - page, 3,
 		  "the page after the stored one");
@@ -683,11 +652,11 @@ TEST_F(map, private_cow)
 	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
 
 	ASSERT_EQ(0, read_byte(p + w1, &c));
-	ASSERT_EQ(pat(w1, 1), (unsigned char)c);
+	ASSERT_EQ(pattern_byte(w1, 1), (unsigned char)c);
 	ASSERT_EQ(0, read_byte(p + r, &c));
-	ASSERT_EQ(pat(r, 1), (unsigned char)c);
-	make_pattern(p + w1 + 5, 20, w1 + 5, 2);
-	ASSERT_EQ(0, write_byte(p + w2 + 7, pat(w2 + 7, 2)));
+	ASSERT_EQ(pattern_byte(r, 1), (unsigned char)c);
+	pattern_fill(p + w1 + 5, w1 + 5, 20, 2);
+	ASSERT_EQ(0, write_byte(p + w2 + 7, pattern_byte(w2 + 7, 2)));
 	check_map(_metadata, p + w1 + 5, 20, w1 + 5, 2,
 		  "private store after a read");
 	check_map(_metadata, p + w2 + 7, 1, w2 + 7, 2,
@@ -742,9 +711,9 @@ TEST_F(map, fork)
 		} else if (!find_diff(p, len, 0, 1, &d)) {
 			describe(msg, sizeof(msg), "child, private", 0, &d);
 		} else {
-			make_pattern(m + page, page, page, 2);
-			make_pattern(m + len - page, page, len - page, 2);
-			p[0] = ~pat(0, 1);
+			pattern_fill(m + page, page, page, 2);
+			pattern_fill(m + len - page, len - page, page, 2);
+			p[0] = ~pattern_byte(0, 1);
 		}
 		if (write(up[1], msg, sizeof(msg)) != sizeof(msg))
 			_exit(2);
@@ -805,7 +774,7 @@ TEST_F(map, partial_munmap)
 	ASSERT_EQ(1, mappings(_metadata, self->fd));
 	check_map(_metadata, m + qs + q, q, qs + q, 1,
 		  "the piece after the hole, alone");
-	make_pattern(m + qs + q, 8, qs + q, 2);
+	pattern_fill(m + qs + q, qs + q, 8, 2);
 	check_dev(_metadata, self->fd, qs + q, 8, 2, "a store into the last piece");
 
 	ASSERT_EQ(0, munmap(m + qs + q, q));
@@ -836,7 +805,7 @@ TEST_F(map, mremap_move)
 	ASSERT_TRUE(is_unmapped(m, len)) TH_LOG("the old address is still mapped");
 	ASSERT_EQ(1, mappings(_metadata, self->fd));
 	check_map(_metadata, to, len, 0, 1, "after mremap");
-	make_pattern(to + q + 1, 8, q + 1, 2);
+	pattern_fill(to + q + 1, q + 1, 8, 2);
 	check_dev(_metadata, self->fd, q + 1, 8, 2, "a store into the moved mapping");
 }
 
@@ -847,23 +816,31 @@ TEST_F(map, mremap_grow)
 	size_t size = q + page + 50;
 	size_t len = size - size % page + page;	/* the mapping covers the end */
 	size_t len2 = len + 3 * page;
-	char *m, *got;
+	char *area, *m, *got;
 
 	fill(_metadata, self->fd, 0, size, 1);
-	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
+	/*
+	 * The mapping is followed by a page of another mapping, so that it
+	 * cannot grow in place: growing it must move it.
+	 */
+	area = map_fd(_metadata, &self->maps, -1, 0, len + page,
+		      MAP_PRIVATE | MAP_ANONYMOUS);
+	m = mmap(area, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 self->fd, 0);
+	ASSERT_EQ(area, m) TH_LOG("mmap over a reserved area: %s", strerror(errno));
 	check_map(_metadata, m, size, 0, 1, "before mremap");
+	ASSERT_EQ(MAP_FAILED, mremap(m, len, len2, 0))
+		TH_LOG("the mapping grew in place over another mapping");
 
 	got = mremap(m, len, len2, MREMAP_MAYMOVE);
-	if (got == MAP_FAILED) {
-		/* Refusing to grow is fine; breaking the mapping is not. */
-		TH_LOG("mremap growing the mapping: %s (refused)", strerror(errno));
-		check_map(_metadata, m, size, 0, 1, "after a refused mremap");
-		return;
-	}
-	moved_map(&self->maps, m, got, len2);
+	ASSERT_NE(MAP_FAILED, got) TH_LOG("mremap growing the mapping: %s", strerror(errno));
+	ASSERT_NE(m, got) TH_LOG("the mapping grew in place over another mapping");
+	/* Of the reserved area, only the page after the old place is left. */
+	moved_map(&self->maps, area, area + len, page);
+	track_map(_metadata, &self->maps, got, len2);
 	ASSERT_EQ(1, mappings(_metadata, self->fd));
 	check_map(_metadata, got, size, 0, 1, "the old part, after mremap");
-	check_map(_metadata, got + size, len - size, size, -1,
+	check_map(_metadata, got + size, len - size, size, 0,
 		  "the rest of the last page, after mremap (should be zeros)");
 	check_sigbus(_metadata, got + len, len2 - len, "the new pages, past the end");
 
@@ -960,7 +937,7 @@ static void empty_while_mapped(struct __test_metadata *_metadata,
 
 	check_map(_metadata, m, len, 0, 1, "shared, before emptying");
 	check_map(_metadata, p, page, 0, 1, "private, before emptying");
-	make_pattern(p + q, 16, q, 2);	/* a copy-on-write page */
+	pattern_fill(p + q, q, 16, 2);	/* a copy-on-write page */
 	check_map(_metadata, p + q, 16, q, 2, "private store");
 
 	if (reset) {
@@ -1016,13 +993,13 @@ struct worker {
 	char err[MSG_LEN];	/* empty if all went well */
 };
 
-/* Compare w->len bytes at @got with seed's pattern; 0 if they match. */
-static int worker_check(struct worker *w, const char *got, int seed,
+/* Compare w->len bytes at @got with generation @gen; 0 if they match. */
+static int worker_check(struct worker *w, const char *got, unsigned int gen,
 			const char *what, int round)
 {
 	size_t i;
 
-	make_pattern(w->want, w->len, w->off, seed);
+	pattern_fill(w->want, w->off, w->len, gen);
 	if (!memcmp(got, w->want, w->len))
 		return 0;
 	for (i = 0; got[i] == w->want[i]; i++)
@@ -1046,7 +1023,7 @@ static void *faulter(struct worker *w)
 	for (r = 0; r < ROUNDS; r++) {
 		if (worker_check(w, region, 1 + r, "faulting thread, mapping", r))
 			break;
-		make_pattern(region, w->len, w->off, 2 + r);
+		pattern_fill(region, w->off, w->len, 2 + r);
 		if (full_pread(w->fd, w->buf, w->len, w->off) != (ssize_t)w->len) {
 			snprintf(w->err, sizeof(w->err), "faulting thread: pread: %s",
 				 strerror(errno));
@@ -1089,7 +1066,7 @@ static void *writer(struct worker *w)
 	int r;
 
 	for (r = 0; r < ROUNDS; r++) {
-		make_pattern(w->buf, w->len, w->off, 10 + r);
+		pattern_fill(w->buf, w->off, w->len, 10 + r);
 		if (full_pwrite(w->fd, w->buf, w->len, w->off) != (ssize_t)w->len) {
 			snprintf(w->err, sizeof(w->err), "writing thread: pwrite: %s",
 				 strerror(errno));
@@ -1165,12 +1142,12 @@ TEST_F(map, threads)
 
 	/* Everything, through the mapping and read(). */
 	for (i = 0; i < WORKERS; i++) {
-		int seed = i < FAULTERS ? 1 + ROUNDS :
+		unsigned int gen = i < FAULTERS ? 1 + ROUNDS :
 			   i < FAULTERS + READERS ? 1 : 10 + ROUNDS - 1;
 
 		snprintf(name, sizeof(name), "region %d, at the end", i);
-		check_map(_metadata, m + i * region, region, i * region, seed, name);
-		check_dev(_metadata, self->fd, i * region, region, seed, name);
+		check_map(_metadata, m + i * region, region, i * region, gen, name);
+		check_dev(_metadata, self->fd, i * region, region, gen, name);
 		free(w[i].buf);
 		free(w[i].want);
 	}
@@ -1191,13 +1168,7 @@ TEST_F(map, threads)
 #define RACE_READERS	3
 #define RACE_MSEC	1500
 #define RACE_MIN_GENS	4	/* a debug kernel takes seconds for each */
-#define RACE_MAX_GENS	200	/* generations must not wrap the byte values */
-
-/* Every byte of device page @pg written in generation @gen; never zero. */
-static unsigned char race_byte(size_t pg, unsigned int gen)
-{
-	return (gen * 7 + pg) % 255 + 1;
-}
+#define RACE_MAX_GENS	200
 
 struct fault_race {
 	unsigned int gen;	/* the oldest generation an access may see */
@@ -1249,8 +1220,8 @@ static void *race_read(void *arg)
 	while (!__atomic_load_n(&race->stop, __ATOMIC_SEQ_CST)) {
 		for (pg = 0; pg < race->pages; pg++) {
 			/* A different byte of the page each pass. */
-			const char *addr = r->map + pg * race->page +
-					   (pg * 61 + pass * 17) % race->page;
+			size_t off = pg * race->page + (pg * 61 + pass * 17) % race->page;
+			const char *addr = r->map + off;
 
 			before = __atomic_load_n(&race->gen, __ATOMIC_SEQ_CST);
 			if (race_load(addr, &got)) {
@@ -1259,12 +1230,12 @@ static void *race_read(void *arg)
 			}
 			after = __atomic_load_n(&race->gen, __ATOMIC_SEQ_CST);
 			for (gen = before; gen <= after; gen++)
-				if (got == race_byte(pg, gen))
+				if (got == pattern_byte(off, gen))
 					break;
 			if (gen > after) {
 				snprintf(r->err, sizeof(r->err),
-					 "page %zu gave %#x, no generation of %u..%u wrote that",
-					 pg, got, before, after);
+					 "offset %#zx gave %#x, no generation of %u..%u wrote that",
+					 off, got, before, after);
 				return NULL;
 			}
 			r->data++;
@@ -1322,7 +1293,7 @@ TEST_F(map, reset_races_faults)
 			break;
 		__atomic_store_n(&race.gen, gen, __ATOMIC_SEQ_CST);
 		for (pg = 0; pg < race.pages; pg++)
-			memset(buf + pg * self->page, race_byte(pg, gen), self->page);
+			pattern_fill(buf + pg * self->page, pg * self->page, self->page, gen);
 		if (full_pwrite(self->fd, buf, len, 0) != (ssize_t)len) {
 			err = errno;
 			break;
@@ -1486,7 +1457,7 @@ TEST_F(map, mmap_access_mode)
 		TH_LOG("a store into a read-only mapping");
 
 	p = map_fd(_metadata, &self->maps, rfd, 0, 2 * page, MAP_PRIVATE);
-	EXPECT_EQ(0, store_signal(p + 5, ~pat(5, 1)))
+	EXPECT_EQ(0, store_signal(p + 5, ~pattern_byte(5, 1)))
 		TH_LOG("a store into a private writable mapping of an O_RDONLY file");
 	close(rfd);
 
@@ -1585,7 +1556,7 @@ TEST_F(map, outlives_close)
 	self->fd = -1;
 
 	check_map(_metadata, m, len, 0, 1, "after close()");
-	make_pattern(m + self->quantum, 32, self->quantum, 2);
+	pattern_fill(m + self->quantum, self->quantum, 32, 2);
 
 	fd = open(variant->path, O_RDONLY);
 	ASSERT_LE(0, fd);

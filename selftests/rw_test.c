@@ -21,7 +21,7 @@
 #include "uapi/scullmap.h"
 
 #define TEST_QSET	4U		/* quanta per quantum set in these tests */
-#define DEFAULT_QSET	500U		/* the module's default, restored after */
+#define DEFAULT_QSET	500U		/* the module's default */
 #define MAX_SIZE	0x10000000000ULL	/* 1 TiB, as the contract says */
 #define NOBODY		65534		/* an unprivileged uid and gid */
 
@@ -149,42 +149,10 @@ FIXTURE(rw) {
 	size_t page;		/* the page size */
 	size_t q;		/* bytes in a quantum */
 	size_t qs;		/* bytes in a quantum set */
+	struct scullmap_geometry found;	/* the geometry to restore */
 };
 
-FIXTURE_VARIANT(rw) {
-	const char *path;
-	unsigned int backend;
-	unsigned int order;		/* the order the tests use */
-	unsigned int default_order;	/* the module's, restored after */
-};
-
-FIXTURE_VARIANT_ADD(rw, pages_order0) {
-	.path = "/dev/scullmap1",
-	.backend = SCULLMAP_BACKEND_PAGES,
-	.order = 0,
-	.default_order = 0,
-};
-
-FIXTURE_VARIANT_ADD(rw, pages_order2) {
-	.path = "/dev/scullmap2",
-	.backend = SCULLMAP_BACKEND_PAGES,
-	.order = 2,
-	.default_order = 0,
-};
-
-FIXTURE_VARIANT_ADD(rw, vmalloc_order0) {
-	.path = "/dev/scullmapv1",
-	.backend = SCULLMAP_BACKEND_VMALLOC,
-	.order = 0,
-	.default_order = 4,
-};
-
-FIXTURE_VARIANT_ADD(rw, vmalloc_order4) {
-	.path = "/dev/scullmapv2",
-	.backend = SCULLMAP_BACKEND_VMALLOC,
-	.order = 4,
-	.default_order = 4,
-};
+DEVICE_VARIANTS(rw, "/dev/scullmap1", "/dev/scullmapv1");
 
 FIXTURE_SETUP(rw)
 {
@@ -193,6 +161,9 @@ FIXTURE_SETUP(rw)
 
 	self->fd = open(variant->path, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", variant->path, strerror(errno));
+	get_info(_metadata, self->fd, &info);
+	self->found.order = info.order;
+	self->found.qset = info.qset;
 	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
 		TH_LOG("RESET: %s", strerror(errno));
 	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &geo))
@@ -211,14 +182,10 @@ FIXTURE_SETUP(rw)
 
 FIXTURE_TEARDOWN(rw)
 {
-	struct scullmap_geometry geo = {
-		.order = variant->default_order,
-		.qset = DEFAULT_QSET,
-	};
 	int ret;
 
 	/*
-	 * Leave the device empty and as the module made it, for the next user.
+	 * Leave the device empty, with the geometry it had before the test.
 	 * The messages are printed by hand: after a failed ASSERT the harness
 	 * runs this with its trigger still set, and a TH_LOG() after an
 	 * EXPECT would print although the EXPECT passed.
@@ -227,9 +194,9 @@ FIXTURE_TEARDOWN(rw)
 	if (ret)
 		TH_LOG("RESET in teardown: %s", strerror(errno));
 	EXPECT_EQ(0, ret);
-	ret = ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &geo);
+	ret = ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &self->found);
 	if (ret)
-		TH_LOG("restoring the default geometry: %s", strerror(errno));
+		TH_LOG("restoring the geometry: %s", strerror(errno));
 	EXPECT_EQ(0, ret);
 	close(self->fd);
 }
@@ -1330,7 +1297,8 @@ TEST_F(rw, write_efault)
 	seek_to(_metadata, self->fd, off + ret);
 	ASSERT_EQ((ssize_t)(pg - ret), read(self->fd, dev, pg - ret));
 	for (i = 0; i < (ssize_t)(pg - ret); i++)
-		if (dev[i] != pattern_byte(off + ret + i, 1) && dev[i] != pattern_byte(off + ret + i, 2))
+		if (dev[i] != pattern_byte(off + ret + i, 1) &&
+		    dev[i] != pattern_byte(off + ret + i, 2))
 			break;
 	if (i < (ssize_t)(pg - ret))
 		TH_LOG("byte at %lld is 0x%02x: neither the old data nor the new",
@@ -1436,7 +1404,7 @@ TEST_F(rw, read_stores_only_what_it_returns)
 	for (i = 0; i < len; i++)
 		if (got[i] != want[i]) {
 			EXPECT_EQ(want[i], got[i])
-				TH_LOG("byte %zu of the memfd changed; the read returned bytes %zu..%zu",
+				TH_LOG("byte %zu of the memfd changed; the read returned %zu..%zu",
 				       i, at, at + size - 1);
 			break;
 		}
@@ -1589,7 +1557,8 @@ static void *reader(void *arg)
 			if (ret == 0)	/* the writers have not got here yet */
 				break;
 			for (i = 0; i < ret; i++) {
-				unsigned int want = off + i < race->base ? 0 : pattern_byte(off + i, 1);
+				unsigned int want = off + i < race->base ?
+						    0 : pattern_byte(off + i, 1);
 
 				if (!buf[i])
 					continue;

@@ -99,6 +99,32 @@ static inline ssize_t pattern_mismatch(const void *buf, uint64_t off,
 	return -1;
 }
 
+/*
+ * The variants every device test runs in, for the kselftest harness: the
+ * page allocator with quanta of one and of four pages, vmalloc with quanta
+ * of one and of sixteen pages, so that both back ends map pages inside a
+ * quantum as well as whole ones.  A program names its fixture and the node
+ * of each back end it uses; its setup sets variant->order on the node.
+ * (Use it after including kselftest_harness.h.)
+ */
+#define DEVICE_VARIANT(fixture, name, node, kind, quantum_order)	\
+	FIXTURE_VARIANT_ADD(fixture, name) {				\
+		.path = node,						\
+		.backend = SCULLMAP_BACKEND_##kind,			\
+		.order = quantum_order,					\
+	}
+
+#define DEVICE_VARIANTS(fixture, pages_node, vmalloc_node)		\
+	FIXTURE_VARIANT(fixture) {					\
+		const char *path;					\
+		unsigned int backend;					\
+		unsigned int order;					\
+	};								\
+	DEVICE_VARIANT(fixture, pages_order0, pages_node, PAGES, 0);	\
+	DEVICE_VARIANT(fixture, pages_order2, pages_node, PAGES, 2);	\
+	DEVICE_VARIANT(fixture, vmalloc_order0, vmalloc_node, VMALLOC, 0); \
+	DEVICE_VARIANT(fixture, vmalloc_order4, vmalloc_node, VMALLOC, 4)
+
 /* pread/pwrite the whole of @len bytes, whatever a call transfers. */
 static inline ssize_t full_pread(int fd, void *buf, size_t len, off_t off)
 {

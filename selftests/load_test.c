@@ -62,16 +62,6 @@ static void check_nodes(struct __test_metadata *_metadata, int nr_devs)
 	EXPECT_NE(0, access(name, F_OK)) TH_LOG("%s should not exist", name);
 }
 
-/* Check that no trace of the module is left: no nodes, no class. */
-static void check_gone(struct __test_metadata *_metadata)
-{
-	EXPECT_FALSE(module_loaded());
-	EXPECT_NE(0, access("/dev/scullmap0", F_OK));
-	EXPECT_NE(0, access("/dev/scullmapv0", F_OK));
-	EXPECT_NE(0, access("/sys/class/scullmap", F_OK));
-	EXPECT_EQ(-1, scullmap_major());
-}
-
 FIXTURE(module) {
 };
 
@@ -92,7 +82,7 @@ TEST_F(module, default_nodes)
 	ASSERT_EQ(0, load_module("")) TH_LOG("load: %s", strerror(errno));
 	check_nodes(_metadata, 4);
 	ASSERT_EQ(0, unload_module());
-	check_gone(_metadata);
+	check_gone(_metadata, "after unloading");
 }
 
 TEST_F(module, nr_devs_param)
@@ -296,7 +286,7 @@ TEST_F(module, unload_and_reload)
 		ASSERT_EQ(0, load_module("")) TH_LOG("load %d: %s", i, strerror(errno));
 		check_nodes(_metadata, 4);
 		ASSERT_EQ(0, unload_module()) TH_LOG("unload %d: %s", i, strerror(errno));
-		check_gone(_metadata);
+		check_gone(_metadata, "after unloading");
 	}
 }
 
@@ -331,7 +321,7 @@ TEST_F(module, unprivileged_load_refused)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(EPERM, WEXITSTATUS(status)) TH_LOG("%s", strerror(WEXITSTATUS(status)));
-	check_gone(_metadata);
+	check_gone(_metadata, "after a refused load");
 }
 
 /* Bad parameters: the load fails with EINVAL and says why in the log. */
@@ -432,7 +422,7 @@ TEST_F(bad_param, refused)
 	EXPECT_EQ(variant->error ? variant->error : EINVAL, errno);
 	EXPECT_TRUE(kmsg_find(self->kmsg, variant->message))
 		TH_LOG("no \"%s\" in the kernel log", variant->message);
-	check_gone(_metadata);
+	check_gone(_metadata, "after a refused load");
 }
 
 TEST_HARNESS_MAIN

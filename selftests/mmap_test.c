@@ -187,13 +187,6 @@ static int store_signal(char *addr, char value)
 	return sig;
 }
 
-static void get_info(struct __test_metadata *_metadata, int fd,
-		     struct scullmap_info *info)
-{
-	ASSERT_EQ(0, ioctl(fd, SCULLMAP_IOC_GET_INFO, info))
-		TH_LOG("GET_INFO: %s", strerror(errno));
-}
-
 static int mappings(struct __test_metadata *_metadata, int fd)
 {
 	struct scullmap_info info;

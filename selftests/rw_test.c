@@ -25,15 +25,6 @@
 #define MAX_SIZE	0x10000000000ULL	/* 1 TiB, as the contract says */
 #define NOBODY		65534		/* an unprivileged uid and gid */
 
-static void get_info(struct __test_metadata *_metadata, int fd,
-		     struct scullmap_info *info)
-{
-	/* Poison it, so that a field the driver leaves alone shows. */
-	memset(info, 0xa5, sizeof(*info));
-	ASSERT_EQ(0, ioctl(fd, SCULLMAP_IOC_GET_INFO, info))
-		TH_LOG("GET_INFO: %s", strerror(errno));
-}
-
 static void seek_to(struct __test_metadata *_metadata, int fd, uint64_t off)
 {
 	off_t ret = lseek(fd, off, SEEK_SET);

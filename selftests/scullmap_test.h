@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "uapi/scullmap.h"
 
 #define MODULE_NAME	"scullmap"
 
@@ -295,5 +298,31 @@ static inline int write_byte(char *addr, char value)
 	sigaction(SIGBUS, &old, NULL);
 	return sig;
 }
+
+#ifdef __KSELFTEST_HARNESS_H	/* helpers that assert, for harness tests */
+
+/* GET_INFO into @info, poisoned first so that a field left alone shows. */
+static inline void get_info(struct __test_metadata *_metadata, int fd,
+			    struct scullmap_info *info)
+{
+	memset(info, 0xa5, sizeof(*info));
+	ASSERT_EQ(0, ioctl(fd, SCULLMAP_IOC_GET_INFO, info))
+		TH_LOG("GET_INFO: %s", strerror(errno));
+}
+
+/*
+ * Check that no trace of the module is left: no module, nodes, class or
+ * major number.  @when says after what, in the messages.
+ */
+static inline void check_gone(struct __test_metadata *_metadata, const char *when)
+{
+	EXPECT_FALSE(module_loaded()) TH_LOG("%s", when);
+	EXPECT_NE(0, access("/dev/scullmap0", F_OK)) TH_LOG("%s", when);
+	EXPECT_NE(0, access("/dev/scullmapv0", F_OK)) TH_LOG("%s", when);
+	EXPECT_NE(0, access("/sys/class/scullmap", F_OK)) TH_LOG("%s", when);
+	EXPECT_EQ(-1, scullmap_major()) TH_LOG("%s", when);
+}
+
+#endif /* __KSELFTEST_HARNESS_H */
 
 #endif /* SCULLMAP_TEST_H */

@@ -761,7 +761,9 @@ TEST_F(rw, pread_pwrite_offsets)
 TEST_F(rw, huge_count)
 {
 	static unsigned char buf[4096];	/* low in a static program: room above */
-	const size_t huge = 1ULL << 40, too_big = SIZE_MAX;
+	/* 1 TiB, or 1 GiB in a 32-bit build (rw_test32): within the address space */
+	const size_t huge = (size_t)1 << (sizeof(size_t) > 4 ? 40 : 30);
+	const size_t too_big = SIZE_MAX;
 
 	/*
 	 * The calls go through syscall(): the C library declares read() and
@@ -775,14 +777,20 @@ TEST_F(rw, huge_count)
 	EXPECT_EQ(-1, pattern_mismatch(buf, 0, 100, 1));
 	EXPECT_EQ(100, pos_of(self->fd));
 
-	seek_to(_metadata, self->fd, 0);
-	errno = 0;
-	expect_error(_metadata, syscall(SYS_read, self->fd, buf, too_big), EFAULT,
-		     "read of SIZE_MAX bytes");
-	errno = 0;
-	expect_error(_metadata, syscall(SYS_write, self->fd, buf, too_big), EFAULT,
-		     "write of SIZE_MAX bytes");
-	EXPECT_EQ(0, pos_of(self->fd));
+	/*
+	 * A 32-bit count (rw_test32) never runs past a 64-bit kernel's user
+	 * address space: the copy stops at the first unmapped byte instead.
+	 */
+	if (sizeof(size_t) > 4) {
+		seek_to(_metadata, self->fd, 0);
+		errno = 0;
+		expect_error(_metadata, syscall(SYS_read, self->fd, buf, too_big),
+			     EFAULT, "read of SIZE_MAX bytes");
+		errno = 0;
+		expect_error(_metadata, syscall(SYS_write, self->fd, buf, too_big),
+			     EFAULT, "write of SIZE_MAX bytes");
+		EXPECT_EQ(0, pos_of(self->fd));
+	}
 	check_usage(_metadata, self->fd, 100, 1, 1);
 	check_at(_metadata, self->fd, 0, 100, 1);
 }
@@ -1800,7 +1808,7 @@ TEST(module_defaults)
 			EXPECT_EQ(kinds[k].order, info.order) TH_LOG("%s", path);
 			EXPECT_EQ(DEFAULT_QSET, info.qset) TH_LOG("%s", path);
 			EXPECT_EQ(MAX_SIZE, info.max_size) TH_LOG("%s", path);
-			EXPECT_EQ(sysconf(_SC_PAGESIZE), info.page_size) TH_LOG("%s", path);
+			EXPECT_EQ((__u32)getpagesize(), info.page_size) TH_LOG("%s", path);
 		}
 	}
 }

@@ -55,8 +55,12 @@ run_test mmap_test
 # must give the same answers.
 window=/sys/module/scullmap/parameters/fault_window
 default_window=$(cat $window)
-echo 1 >$window
-run_test mmap_test mmap_test@fault_window=1
+if echo 1 >$window && [ "$(cat $window)" = 1 ]; then
+	run_test mmap_test mmap_test@fault_window=1
+else
+	echo "not ok - setting fault_window=1 (it reads $(cat $window))"
+	rc=1
+fi
 echo "$default_window" >$window
 # Fault injection needs a kernel built for it (the rig's debug kernel);
 # elsewhere fault_test says why it skips.

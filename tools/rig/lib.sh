@@ -51,6 +51,21 @@ debian_mirror() {
 	echo "$uri"
 }
 
+# The Debian security mirror this machine uses, if its sources name one.
+debian_security_mirror() {
+	local files
+
+	files=$(ls /etc/apt/sources.list.d/*.sources /etc/apt/sources.list \
+		/etc/apt/sources.list.d/*.list 2>/dev/null) || true
+	[ -n "$files" ] || return 0
+	# shellcheck disable=SC2086 # one path a line, no spaces in them
+	awk '/^URIs:/ { for (i = 2; i <= NF; i++)
+			if ($i ~ /security/) { print $i; exit } }
+	     $1 == "deb" { for (i = 2; i <= NF; i++)
+			if ($i ~ /^(https?|ftp):/ && $i ~ /security/) { print $i; exit } }' \
+		$files | head -n 1
+}
+
 # apt-get or apt-cache ($1) on a private package list for suite $2.  The
 # system's own sources and lists are never touched.
 private_apt() {
@@ -73,6 +88,14 @@ private_apt_update() {
 		return 0
 	fi
 	echo "deb [signed-by=$KEYRING] $(debian_mirror) $1 main" >"$dir/sources.list"
+	# A release's kernels move on in its security suite between point
+	# releases (bookworm's newest 6.1 is in bookworm-security).
+	case $1 in
+	*-*|sid|experimental) ;;
+	*)	[ -z "$(debian_security_mirror)" ] ||
+			echo "deb [signed-by=$KEYRING] $(debian_security_mirror) $1-security main" \
+				>>"$dir/sources.list" ;;
+	esac
 	say "updating the private package list for $1"
 	private_apt apt-get "$1" update >&2
 }
@@ -93,6 +116,7 @@ private_apt_unpack() {
 	local tmp
 
 	tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+	say "downloading $2 ($(private_apt_size "$1" "$2"))"
 	(cd "$tmp" && private_apt apt-get "$1" download "$2" >&2) ||
 		{ rm -rf "$tmp"; die "cannot download $2 from $1"; }
 	dpkg -x "$tmp"/*.deb "$3"
@@ -146,25 +170,44 @@ kernel_source_tree() {
 	echo "$dir/src"
 }
 
-# Debian's 6.12 from bookworm-backports, prebuilt: the newest version that
-# has headers, unpacked (dpkg -x) into the cache with its image, its common
-# headers and its kbuild.  Prints "VERSION VMLINUZ KDIR".
-debian_backports_kernel() {
-	local pkg ver dir root
+# The Debian release this host runs (bookworm, trixie, ...).
+host_codename() {
+	local codename
 
-	private_apt_update bookworm-backports
-	pkg=$(private_apt_newest bookworm-backports '^linux-headers-6\.12\.[0-9]+\+deb[0-9]+-amd64$')
-	[ -n "$pkg" ] || die "no linux-headers-6.12.*-amd64 in bookworm-backports"
+	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+	echo "${codename:-bookworm}"
+}
+
+# Debian's prebuilt kernel from suite $1 whose headers package matches regex
+# $2 (the newest one), unpacked (dpkg -x) into the cache with its unsigned
+# image, its headers (both halves) and its kbuild, never installed.  Prints
+# "VERSION VMLINUZ KDIR".
+debian_prebuilt_kernel() {
+	local suite=$1 pkg ver dir root pkgs
+
+	private_apt_update "$suite"
+	pkg=$(private_apt_newest "$suite" "$2")
+	[ -n "$pkg" ] || die "no package matching $2 in $suite"
 	ver=${pkg#linux-headers-}
 	ver=${ver%-amd64}
 	dir=$CACHE/linux-$ver
 	root=$dir/root
 	if [ ! -e "$dir/.complete" ]; then
-		say "fetching Debian's $ver-amd64 kernel and headers"
+		# The headers depend on their common half and on the kbuild
+		# tools, whose names differ between suites (linux-kbuild-6.1,
+		# linux-kbuild-6.12.95+deb12).
+		pkgs=$(private_apt apt-cache "$suite" depends "$pkg" |
+			awk '$1 == "Depends:" && $2 ~ /^linux-(headers|kbuild)-/ { print $2 }')
+		pkgs="$(private_apt_image "$suite" "$ver") $pkg $pkgs"
+		# ... and on the compiler the kernel was built with (gcc-12 for
+		# Debian 12's): a tool the host runs, so it is installed.
+		need_packages $(private_apt apt-cache "$suite" depends "$pkg" |
+			awk '$1 == "Depends:" && $2 ~ /^gcc-[0-9]+$/ { print $2 }')
+		say "fetching Debian's $ver-amd64 kernel from $suite:" \
+		    "$(echo $pkgs | wc -w) packages, $(private_apt_size "$suite" $pkgs)"
 		rm -rf "$dir" && mkdir -p "$root"
-		for pkg in "linux-image-$ver-amd64-unsigned" "linux-headers-$ver-amd64" \
-			   "linux-headers-$ver-common" "linux-kbuild-$ver"; do
-			private_apt_unpack bookworm-backports "$pkg" "$root"
+		for pkg in $pkgs; do
+			private_apt_unpack "$suite" "$pkg" "$root"
 		done
 		# The headers include their common half by an absolute path.
 		sed -i "s|^include /usr/src/|include $root/usr/src/|" \
@@ -172,6 +215,41 @@ debian_backports_kernel() {
 		touch "$dir/.complete"
 	fi
 	echo "$ver-amd64 $root/boot/vmlinuz-$ver-amd64 $root/usr/src/linux-headers-$ver-amd64"
+}
+
+# The image package of kernel $2 in suite $1: the unsigned one where the
+# suite has it (the same kernel without the Secure Boot signature).
+private_apt_image() {
+	local pkg=linux-image-$2-amd64
+
+	if [ -n "$(private_apt_version "$1" "$pkg-unsigned")" ] &&
+	   [ "$(private_apt_version "$1" "$pkg-unsigned")" != "(none)" ]; then
+		pkg=$pkg-unsigned
+	fi
+	echo "$pkg"
+}
+
+# The download size of packages $2... of suite $1, e.g. "81 MB".
+private_apt_size() {
+	local suite=$1
+
+	shift
+	private_apt apt-cache "$suite" show --no-all-versions "$@" 2>/dev/null |
+		awk '/^Size:/ { s += $2 } END { printf "%.1f MB\n", s / 1e6 }'
+}
+
+# Debian 12's kernel (6.1), on any Debian host.
+debian_kernel() {
+	debian_prebuilt_kernel bookworm '^linux-headers-6\.1\.0-[0-9]+-amd64$'
+}
+
+# Debian's 6.12: Debian 13's own on a trixie host, else bookworm-backports'
+# (trixie's kbuild tools need trixie's C library).
+debian_612_kernel() {
+	local suite=bookworm-backports
+
+	[ "$(host_codename)" = trixie ] && suite=trixie
+	debian_prebuilt_kernel "$suite" '^linux-headers-6\.12\.[0-9]+\+deb[0-9]+-amd64$'
 }
 
 # The debug kernel: kernel source tree $1 configured from tinyconfig and
@@ -201,18 +279,4 @@ debug_kernel() {
 		touch "$out/.complete"
 	fi
 	echo "$(make -s -C "$src" O="$out" kernelrelease) $out/arch/x86/boot/bzImage $out"
-}
-
-# Debian bookworm's own kernel (linux-image-amd64 + linux-headers-amd64):
-# print "VERSION VMLINUZ KDIR" for the newest version that has both.
-debian_kernel() {
-	local v
-
-	for v in $(ls /boot/vmlinuz-*-amd64 2>/dev/null | sed 's|/boot/vmlinuz-||' | sort -rV); do
-		if [ -d "/usr/src/linux-headers-$v" ]; then
-			echo "$v /boot/vmlinuz-$v /usr/src/linux-headers-$v"
-			return 0
-		fi
-	done
-	die "no Debian kernel with matching headers in /boot and /usr/src"
 }

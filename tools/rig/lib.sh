@@ -252,6 +252,67 @@ debian_612_kernel() {
 	debian_prebuilt_kernel "$suite" '^linux-headers-6\.12\.[0-9]+\+deb[0-9]+-amd64$'
 }
 
+# Run "$@", a build that writes its objects under directory $1, and say
+# every RIG_PROGRESS_SECONDS (30) how far it got: objects built out of what
+# the last such build made, with the time it has left at this pace.  $2 names
+# the build in those lines.  The last build's count and time are kept in
+# $CACHE/progress-NAME.
+build_with_progress() {
+	local out=$1 name=$2 stats pid watcher rc=0 start=$SECONDS
+
+	stats=$CACHE/progress-${name// /-}
+	shift 2
+	"$@" &
+	pid=$!
+	progress_watch "$pid" "$out" "$name" "$stats" >/dev/null &
+	watcher=$!
+	wait "$pid" || rc=$?
+	kill "$watcher" 2>/dev/null || true
+	wait "$watcher" 2>/dev/null || true
+	if [ $rc -eq 0 ]; then
+		echo "$(count_objects "$out") $((SECONDS - start))" >"$stats"
+		say "$name: built in $(minutes $((SECONDS - start)))"
+	fi
+	return $rc
+}
+
+count_objects() {
+	find "$1" -name '*.o' 2>/dev/null | wc -l
+}
+
+# Seconds $1 as "4m05s".
+minutes() {
+	printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+}
+
+# The progress lines of build_with_progress while process $1 runs.  It
+# sleeps a second at a time so that it ends within a second of being killed.
+progress_watch() {
+	local pid=$1 out=$2 name=$3 stats=$4 every=${RIG_PROGRESS_SECONDS:-30}
+	local total=0 last=0 start=$SECONDS next n elapsed
+
+	[ -r "$stats" ] && read -r total last <"$stats"
+	if [ "${total:-0}" -gt 0 ]; then
+		say "$name: the last build made $total objects in $(minutes "$last")"
+	else
+		say "$name: no earlier build to compare with: counting objects"
+	fi
+	next=$((start + every))
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		[ $SECONDS -ge $next ] || continue
+		next=$((next + every))
+		n=$(count_objects "$out")
+		elapsed=$((SECONDS - start))
+		if [ "${total:-0}" -gt 0 ] && [ "$n" -gt 0 ] && [ "$n" -lt "$total" ]; then
+			say "$name: $n of ~$total objects ($((100 * n / total))%)," \
+			    "$(minutes $elapsed), about $(minutes $((elapsed * (total - n) / n))) left"
+		else
+			say "$name: $n objects built, $(minutes $elapsed)"
+		fi
+	done
+}
+
 # The debug kernel: kernel source tree $1 configured from tinyconfig and
 # tools/rig/debug.config, built once per source version and fragment into
 # the cache.  Prints "VERSION BZIMAGE KDIR".
@@ -275,7 +336,8 @@ debug_kernel() {
 		done <"$frag"
 		[ $missing -eq 0 ] || die "the debug kernel's config lost options (see above)"
 		# bzImage, and modules for the Module.symvers an external build needs
-		make -s -C "$src" O="$out" -j"$(($(nproc) + 1))" bzImage modules >&2
+		build_with_progress "$out" "debug kernel" \
+			make -s -C "$src" O="$out" -j"$(($(nproc) + 1))" bzImage modules >&2
 		touch "$out/.complete"
 	fi
 	echo "$(make -s -C "$src" O="$out" kernelrelease) $out/arch/x86/boot/bzImage $out"

@@ -7,7 +7,7 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check check-all demo bench stress selftests lint
+.PHONY: all modules clean check check-all demo bench stress selftests lint deb
 
 all: modules
 
@@ -45,3 +45,9 @@ bench:
 # leak checks; KERNEL=debug for KASAN, lockdep and kmemleak.
 stress:
 	tools/rig/run stress
+
+# The Debian packages, built with debhelper and dh-dkms into build/deb/:
+# scullmap-dkms (the source DKMS builds for each kernel, and the udev rule)
+# and scullmap-tools (scullmap-mapper).
+deb:
+	tools/rig/run deb

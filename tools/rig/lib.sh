@@ -192,17 +192,20 @@ debian_prebuilt_kernel() {
 	ver=${ver%-amd64}
 	dir=$CACHE/linux-$ver
 	root=$dir/root
+	# The headers depend on their common half and on the kbuild tools,
+	# whose names differ between suites (linux-kbuild-6.1,
+	# linux-kbuild-6.12.95+deb12) ...
+	pkgs=$(private_apt apt-cache "$suite" depends "$pkg" |
+		awk '$1 == "Depends:" && $2 ~ /^linux-(headers|kbuild)-/ { print $2 }')
+	# ... and on tools the host runs, so those are installed: the compiler
+	# the kernel was built with (gcc-12 for Debian 12's), and pahole where
+	# the headers ship a vmlinux to make BTF from (6.12's kbuild needs it).
+	# shellcheck disable=SC2046 # one package name a word
+	need_packages $(private_apt apt-cache "$suite" depends $pkgs |
+		awk '$1 == "Depends:" && $2 ~ /^gcc-[0-9]+$/ { print $2 }
+		     $1 == "Depends:" && $2 == "<pahole>" { print "dwarves" }' | sort -u)
 	if [ ! -e "$dir/.complete" ]; then
-		# The headers depend on their common half and on the kbuild
-		# tools, whose names differ between suites (linux-kbuild-6.1,
-		# linux-kbuild-6.12.95+deb12).
-		pkgs=$(private_apt apt-cache "$suite" depends "$pkg" |
-			awk '$1 == "Depends:" && $2 ~ /^linux-(headers|kbuild)-/ { print $2 }')
 		pkgs="$(private_apt_image "$suite" "$ver") $pkg $pkgs"
-		# ... and on the compiler the kernel was built with (gcc-12 for
-		# Debian 12's): a tool the host runs, so it is installed.
-		need_packages $(private_apt apt-cache "$suite" depends "$pkg" |
-			awk '$1 == "Depends:" && $2 ~ /^gcc-[0-9]+$/ { print $2 }')
 		say "fetching Debian's $ver-amd64 kernel from $suite:" \
 		    "$(echo $pkgs | wc -w) packages, $(private_apt_size "$suite" $pkgs)"
 		rm -rf "$dir" && mkdir -p "$root"

@@ -7,7 +7,8 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check check-all demo bench stress selftests lint deb
+.PHONY: all modules clean check check-all demo bench stress selftests lint deb \
+	selftests-install selftests-tar
 
 all: modules
 
@@ -51,3 +52,12 @@ stress:
 # and scullmap-tools (scullmap-mapper).
 deb:
 	tools/rig/run deb
+
+# A kselftest tree (run_kselftest.sh, kselftest-list.txt, the programs) in
+# INSTALL_PATH (default build/kselftest), as the kernel's selftests install
+# writes; selftests-tar packs it into INSTALL_PATH/kselftest-packages/.
+selftests-install:
+	tools/rig/run selftests-install
+
+selftests-tar:
+	tools/rig/run selftests-tar

@@ -34,3 +34,63 @@ make_deb() {
 	ls "$out"/*.deb >&2
 	say "install with: sudo dpkg -i $out/scullmap-dkms_${ver}_all.deb"
 }
+
+# run_kselftest.sh from kernel source directory $1 (from kernel_source),
+# unpacked on first use beside the kselftest files kernel_source takes;
+# a marker of its own leaves older caches valid.
+kselftest_runner() {
+	local dir=$1
+
+	if [ ! -e "$dir/.runner-complete" ]; then
+		say "unpacking run_kselftest.sh from $(basename "$dir") (once)"
+		tar -xJf "$dir"/linux-source-*.tar.xz -C "$dir" --strip-components=1 \
+			--wildcards '*/tools/testing/selftests/run_kselftest.sh'
+		touch "$dir/.runner-complete"
+	fi
+	echo "$dir/tools/testing/selftests"
+}
+
+# A kselftest install tree in $INSTALL_PATH (default build/kselftest),
+# laid out as the kernel's `make -C tools/testing/selftests install`
+# writes one: run_kselftest.sh and kselftest/ from kernel source directory
+# $1, kselftest-list.txt, and the collection scullmap/ with the test
+# programs built into build/tests, the scripts and a settings file.  As
+# root, `run_kselftest.sh` runs scullmap.sh against the installed module.
+selftests_install() {
+	local ksft dest=${INSTALL_PATH:-$BUILD/kselftest} f files
+
+	ksft=$(kselftest_runner "$1")
+	mkdir -p "$dest/kselftest" "$dest/scullmap"
+	dest=$(cd "$dest" && pwd)
+	install -m 744 "$ksft/run_kselftest.sh" "$dest/"
+	for f in runner.sh ktap_helpers.sh prefix.pl module.sh; do
+		install -m 744 "$ksft/kselftest/$f" "$dest/kselftest/"
+	done
+	# What selftests/Makefile builds: its programs and scripts.
+	files=$(make -s --no-print-directory -C "$TOP/selftests" \
+		--eval 'print-files: ; @echo $(TEST_GEN_PROGS) $(TEST_PROGS)' print-files)
+	for f in $files; do
+		install -m 755 "$BUILD/tests/$f" "$dest/scullmap/"
+	done
+	# scullmap.sh runs every program in turn, about two minutes under
+	# QEMU's emulation, much less on hardware; each test has the
+	# harness's own time limit besides.
+	echo "timeout=900" >"$dest/scullmap/settings"
+	echo "scullmap:scullmap.sh" >"$dest/kselftest-list.txt"
+	echo "scullmap $(cat "$TOP/VERSION") $(git -C "$TOP" describe --always --dirty 2>/dev/null || true)" \
+		>"$dest/VERSION"
+	say "kselftest tree in $dest: run it as root with $dest/run_kselftest.sh"
+	SELFTESTS_DIR=$dest
+}
+
+# The tree of selftests_install packed as the kernel's gen_tar packs its:
+# $INSTALL_PATH/kselftest-packages/kselftest.tar.gz.
+selftests_tar() {
+	local tarball
+
+	selftests_install "$1"
+	tarball=$SELFTESTS_DIR/kselftest-packages/kselftest.tar.gz
+	mkdir -p "${tarball%/*}"
+	tar -czf "$tarball" --exclude=kselftest-packages -C "$SELFTESTS_DIR" .
+	say "created $tarball"
+}

@@ -8,7 +8,7 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
 .PHONY: all modules clean check check-all demo bench stress selftests lint deb \
-	selftests-install selftests-tar
+	selftests-install selftests-tar check-dkms
 
 all: modules
 
@@ -61,3 +61,9 @@ selftests-install:
 
 selftests-tar:
 	tools/rig/run selftests-tar
+
+# CI's proof of `make deb` and `make selftests-install`: the package
+# installed with dpkg, the module built by DKMS for Debian 12's 6.1, the
+# kselftest tree run by run_kselftest.sh in the VM, then dpkg -r.
+check-dkms:
+	tools/rig/run check-dkms

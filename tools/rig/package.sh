@@ -94,3 +94,100 @@ selftests_tar() {
 	tar -czf "$tarball" --exclude=kselftest-packages -C "$SELFTESTS_DIR" .
 	say "created $tarball"
 }
+
+# The initramfs of check-dkms: busybox, /init, the module where DKMS
+# installs it for kernel $2 (/lib/modules/$2/updates/dkms) and the kselftest
+# tree $3 in /opt/kselftest, packed into $4.  Module file $1.
+build_initramfs_kselftest() {
+	local ko=$1 kver=$2 tree=$3 out=$4 root=$BUILD/initramfs-kselftest
+
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,opt} \
+		"$root/lib/modules/$kver/updates/dkms"
+	cp /bin/busybox "$root/bin/busybox"
+	cp "$TOP/tools/rig/init" "$root/init"
+	cp "$ko" "$root/lib/modules/$kver/updates/dkms/"
+	cp -r "$tree" "$root/opt/kselftest"
+	# kselftest's runner calls "timeout --foreground", which busybox's
+	# timeout does not take; busybox --install leaves this file alone.
+	cat >"$root/usr/bin/timeout" <<-'END'
+	#!/bin/sh
+	[ "$1" = --foreground ] && shift
+	exec /bin/busybox timeout "$@"
+	END
+	chmod 755 "$root/usr/bin/timeout"
+	(cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$out"
+}
+
+# Console log $1 of a run_kselftest.sh job, rewritten into $2 for judge():
+# the job's output one "# " level up, so that the results of the programs
+# scullmap.sh runs count as in `make check`, and so does run_kselftest.sh's
+# own line for scullmap.sh ("ok 1 selftests: scullmap: scullmap.sh").  That
+# line must be there, and not a skip (the module must have been found), and
+# the programs' output must have come through.
+kselftest_log() {
+	local log=$1 out=$2 line
+
+	line=$(log_section "$log" RESULTS | grep -E '^(not )?ok [0-9]+ selftests: scullmap: scullmap\.sh' || true)
+	sed '/^@@RIG-RESULTS-BEGIN/,/^@@RIG-RESULTS-END/ s/^# //' "$log" >"$out"
+	case $line in
+	'')	line="not ok - run_kselftest.sh gave no result for scullmap:scullmap.sh" ;;
+	*"# SKIP"*)
+		line="not ok - run_kselftest.sh skipped scullmap.sh: no module found" ;;
+	*)	[ "$(log_section "$log" RESULTS | grep -c '^# # selftest: ')" -gt 0 ] && return 0
+		line="not ok - run_kselftest.sh showed no output of scullmap.sh" ;;
+	esac
+	sed -i "/^@@RIG-RESULTS-END/i $line" "$out"
+}
+
+# make check-dkms: the Debian package and the kselftest tree, proved in the
+# VM.  Builds the .deb, installs it with dpkg -i, has DKMS build the module
+# for Debian 12's 6.1 against the headers in the cache, boots that kernel
+# with the DKMS-built module where DKMS installs it and the installed
+# selftest tree, runs run_kselftest.sh there and judges its output; then
+# removes the package and checks that the source and DKMS's tree went with
+# it.  Kernel source directory $1.
+check_dkms() {
+	local src=$1 ver kver vmlinuz kdir ko log initrd rc=0 line p f gone=1
+
+	make_deb
+	need_packages dkms
+	ver=$(cat "$TOP/VERSION")
+	say "installing scullmap-dkms $ver with dpkg -i"
+	as_root dpkg -i "$BUILD/deb/scullmap-dkms_${ver}_all.deb" >&2
+	read -r kver vmlinuz kdir < <(debian_kernel)
+	[ -n "$kver" ] || die "Debian 12's kernel is not available"
+	# Where this host has that kernel's headers installed, the package's
+	# own install built it already: build it again against the headers
+	# in the cache, as on a machine without them.
+	if [ -n "$(as_root dkms status -m scullmap -v "$ver" -k "$kver")" ]; then
+		as_root dkms unbuild -m scullmap -v "$ver" -k "$kver" >&2
+	fi
+	say "DKMS: building scullmap $ver for $kver against $kdir"
+	as_root dkms build -m scullmap -v "$ver" -k "$kver" --kernelsourcedir "$kdir" >&2
+	as_root dkms status -m scullmap -v "$ver" -k "$kver" >&2
+	ko=$(ls /var/lib/dkms/scullmap/"$ver/$kver"/*/module/scullmap.ko)
+	INSTALL_PATH=$BUILD/check-dkms/kselftest selftests_install "$src"
+	mkdir -p "$BUILD/logs"
+	initrd=$BUILD/initramfs-dkms.cpio.gz
+	log=$BUILD/logs/check-dkms-$kver.log
+	build_initramfs_kselftest "$ko" "$kver" "$SELFTESTS_DIR" "$initrd"
+	boot_vm "$vmlinuz" "$initrd" kselftest "$log"
+	kselftest_log "$log" "${log%.log}.tap.log"
+	line=$(judge "${log%.log}.tap.log") || rc=1
+
+	say "removing scullmap-dkms with dpkg -r"
+	as_root dpkg -r scullmap-dkms >&2
+	if [ -e "/usr/src/scullmap-$ver" ] || [ -e /var/lib/dkms/scullmap ] ||
+	   [ -n "$(as_root dkms status -m scullmap)" ]; then
+		say "FAILED: dpkg -r left /usr/src/scullmap-$ver or DKMS's scullmap behind"
+		gone=0
+		rc=1
+	else
+		say "dpkg -r removed /usr/src/scullmap-$ver and DKMS's scullmap"
+	fi
+	# The removal counts as one more test.
+	read -r p _ f _ <<<"${line//,/}"
+	echo "$((${p:-0} + gone)) passed, $((${f:-1} + 1 - gone)) failed"
+	return $rc
+}

@@ -170,6 +170,19 @@ kernel_source_tree() {
 	echo "$dir/src"
 }
 
+# The rig takes its kernels, the kselftest harness and its tools from
+# Debian's archive, through the mirror this host's own sources name: refuse
+# other distributions, with what works there.
+require_debian() {
+	local id
+
+	id=$(. /etc/os-release 2>/dev/null && echo "${ID:-}")
+	[ "$id" = debian ] && return 0
+	die "the test rig runs on Debian 12 or 13 (this is ${id:-an unknown system})." \
+	    "Here: \`make deb\` (needs dpkg-dev, debhelper, dh-dkms) and dpkg -i," \
+	    "or \`make\` with linux-headers-\$(uname -r); see README.md"
+}
+
 # The Debian release this host runs (bookworm, trixie, ...).
 host_codename() {
 	local codename

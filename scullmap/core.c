@@ -533,3 +533,4 @@ module_exit(scullmap_exit);
 
 MODULE_DESCRIPTION("Character device with a fault-driven mmap on a quantum-set store");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(SCULLMAP_VERSION);

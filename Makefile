@@ -7,7 +7,7 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check check-all demo bench stress selftests lint
+.PHONY: all modules clean check check-all demo bench stress selftests lint shell trace
 
 all: modules
 
@@ -45,3 +45,12 @@ bench:
 # leak checks; KERNEL=debug for KASAN, lockdep and kmemleak.
 stress:
 	tools/rig/run stress
+
+# The module loaded and a shell in the test VM (KERNEL= as for check).  Not
+# on a terminal, it runs the commands it reads: echo CMD | make shell
+shell:
+	@tools/rig/run shell
+
+# The demo's session with the trace events of each mapper call under it.
+trace:
+	tools/rig/run trace

@@ -67,8 +67,9 @@ static long minor_faults(void)
 /*
  * Copy @len bytes at @src to standard output, a page at a time, so that a
  * SIGBUS stops the copy at a page boundary.  Returns the bytes written.
- * Counts the minor faults of the copies from @src alone: @buf is touched
- * before, so that its own first-touch faults are not among them.
+ * Counts the minor faults of the copies from @src alone: @buf, and the
+ * stack below it that minor_faults() uses, are touched before, so that
+ * their own first-touch faults are not among them.
  */
 static unsigned long long copy_out(const char *src, unsigned long long len,
 				   long page_size)
@@ -81,6 +82,7 @@ static unsigned long long copy_out(const char *src, unsigned long long len,
 	copied = 0;
 	copy_faults = 0;
 	memset(buf, 0, sizeof(buf));
+	minor_faults();
 	sigaction(SIGBUS, &sa, NULL);
 	if (sigsetjmp(on_sigbus, 1))
 		return copied;

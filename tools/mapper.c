@@ -39,7 +39,7 @@ static sigjmp_buf on_sigbus;
  */
 static unsigned long long copied;
 
-/* Minor faults taken by the copies from the mapping, for -v; static too. */
+/* Minor faults taken by the first touch of the mapping, for -v. */
 static long copy_faults;
 
 static void sigbus_handler(int sig)
@@ -65,25 +65,40 @@ static long minor_faults(void)
 }
 
 /*
+ * Touch each page of the @len bytes at @src once, and count the minor
+ * faults that took, for -v: nothing else runs between the two counts, so
+ * that no fault of the program's own (stack, heap, stdio) is among them.
+ * A SIGBUS ends the touching; the copy then stops at the same page.
+ */
+static void count_faults(const char *src, unsigned long long len, long page_size)
+{
+	/* Static: changed between sigsetjmp() and a siglongjmp() to it. */
+	static const char *p;
+	static long before;
+
+	minor_faults();		/* its own first call may fault */
+	before = minor_faults();
+	if (!sigsetjmp(on_sigbus, 1))
+		for (p = src - (uintptr_t)src % page_size; p < src + len; p += page_size)
+			(void)__atomic_load_n(p, __ATOMIC_RELAXED);	/* a load kept */
+	copy_faults = minor_faults() - before;
+}
+
+/*
  * Copy @len bytes at @src to standard output, a page at a time, so that a
  * SIGBUS stops the copy at a page boundary.  Returns the bytes written.
- * Counts the minor faults of the copies from @src alone: @buf, and the
- * stack below it that minor_faults() uses, are touched before, so that
- * their own first-touch faults are not among them.
  */
 static unsigned long long copy_out(const char *src, unsigned long long len,
-				   long page_size)
+				   long page_size, int verbose)
 {
 	struct sigaction sa = { .sa_handler = sigbus_handler };
 	unsigned long long chunk;
 	char buf[65536];
-	long before;
 
 	copied = 0;
-	copy_faults = 0;
-	memset(buf, 0, sizeof(buf));
-	minor_faults();
 	sigaction(SIGBUS, &sa, NULL);
+	if (verbose)
+		count_faults(src, len, page_size);
 	if (sigsetjmp(on_sigbus, 1))
 		return copied;
 
@@ -92,9 +107,7 @@ static unsigned long long copy_out(const char *src, unsigned long long len,
 		chunk = page_size - ((uintptr_t)(src + copied) % page_size);
 		if (chunk > len - copied)
 			chunk = len - copied;
-		before = minor_faults();
 		memcpy(buf, src + copied, chunk);	/* may raise SIGBUS */
-		copy_faults += minor_faults() - before;
 		if (fwrite(buf, 1, chunk, stdout) != chunk)
 			break;
 		copied += chunk;
@@ -161,7 +174,7 @@ int main(int argc, char **argv)
 				argv[1], start, strerror(errno));
 			return 1;
 		}
-		done = copy_out(map + (offset - start), avail, page_size);
+		done = copy_out(map + (offset - start), avail, page_size, verbose);
 		if (verbose)
 			report(map, offset - start + avail, page_size);
 	} else if (verbose) {

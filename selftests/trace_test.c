@@ -444,22 +444,26 @@ static int fault_events(unsigned long *mapped)
 }
 
 /*
- * mapper -v reads 6 pages: at fault_window=1 it takes 6 faults, at the
- * default one, and either way all 6 pages end up mapped.  The events agree.
+ * mapper -v reads 6 pages: at fault_window=1 each page is a fault of its
+ * own, at the default one fault maps them all, and either way all 6 end up
+ * mapped.  Its fault count is the process's (getrusage), which in the full
+ * selftest run has been seen to hold one fault more than the driver's
+ * events at both windows: so the counts are compared between the windows,
+ * where that constant cancels, and the events are counted exactly.
  */
 TEST_F(trace, mapper_counts)
 {
 	const long pages = 6;
-	long faults, resident, total;
+	long faults1, faults, resident, total;
 	unsigned long mapped;
 
 	ASSERT_EQ(0, write_pages(self->fd, self->page, 0, pages));
 
 	ASSERT_EQ(0, set_window(1));
 	ASSERT_EQ(0, clear_events());
-	ASSERT_EQ(0, run_mapper(variant->path, pages * self->page, &faults,
+	ASSERT_EQ(0, run_mapper(variant->path, pages * self->page, &faults1,
 				&resident, &total));
-	EXPECT_EQ(pages, faults);
+	EXPECT_LE(pages, faults1);
 	EXPECT_EQ(pages, resident);
 	EXPECT_EQ(pages, total);
 	EXPECT_EQ(pages, fault_events(&mapped));
@@ -469,7 +473,10 @@ TEST_F(trace, mapper_counts)
 	ASSERT_EQ(0, clear_events());
 	ASSERT_EQ(0, run_mapper(variant->path, pages * self->page, &faults,
 				&resident, &total));
-	EXPECT_EQ(1, faults);
+	EXPECT_LE(1, faults);
+	EXPECT_EQ(pages - 1, faults1 - faults)
+		TH_LOG("mapper -v: %ld faults at fault_window=1, %ld at %d",
+		       faults1, faults, DEFAULT_WINDOW);
 	EXPECT_EQ(pages, resident);
 	EXPECT_EQ(pages, total);
 	EXPECT_EQ(1, fault_events(&mapped));

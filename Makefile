@@ -8,7 +8,7 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
 .PHONY: all modules clean check check-all demo bench stress selftests lint deb \
-	selftests-install selftests-tar check-dkms
+	selftests-install selftests-tar check-dkms shell trace
 
 all: modules
 
@@ -67,3 +67,12 @@ selftests-tar:
 # kselftest tree run by run_kselftest.sh in the VM, then dpkg -r.
 check-dkms:
 	tools/rig/run check-dkms
+
+# The module loaded and a shell in the test VM (KERNEL= as for check).  Not
+# on a terminal, it runs the commands it reads: echo CMD | make shell
+shell:
+	@tools/rig/run shell
+
+# The demo's session with the trace events of each mapper call under it.
+trace:
+	tools/rig/run trace

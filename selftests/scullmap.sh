@@ -55,6 +55,7 @@ default_window=$(cat $window)
 echo 1 >$window
 run_test mmap_test mmap_test@fault_window=1
 echo "$default_window" >$window
+run_test gup_test
 # A short run of the random stress (make stress runs it longer, alone):
 # four processes of two threads on a device of each kind at order 0 and one
 # above (the program sets them), mixing every operation for 20 seconds.

@@ -48,8 +48,9 @@ static void fill(struct __test_metadata *_metadata, int fd, off_t off,
 	pattern_fill(buf, off, len, gen);
 	n = full_pwrite(fd, buf, len, off);
 	free(buf);
-	ASSERT_EQ((ssize_t)len, n) TH_LOG("pwrite of %zu bytes at %#llx: %s",
-					   len, (unsigned long long)off, strerror(errno));
+	ASSERT_EQ((ssize_t)len, n)
+		TH_LOG("pwrite of %zu bytes at %#llx: %s", len,
+		       (unsigned long long)off, strerror(errno));
 }
 
 /* Assert that @buf holds generation @gen's bytes of device offset @off. */
@@ -75,9 +76,9 @@ static void check_dev(struct __test_metadata *_metadata, int fd, off_t off,
 	n = full_pread(fd, buf, len, off);
 	if (n != (ssize_t)len)
 		free(buf);
-	ASSERT_EQ((ssize_t)len, n) TH_LOG("%s: pread of %zu bytes at %#llx: %s",
-					   what, len, (unsigned long long)off,
-					   n < 0 ? strerror(errno) : "short");
+	ASSERT_EQ((ssize_t)len, n)
+		TH_LOG("%s: pread of %zu bytes at %#llx: %s", what, len,
+		       (unsigned long long)off, n < 0 ? strerror(errno) : "short");
 	check_buf(_metadata, buf, off, len, gen, what);
 	free(buf);
 }
@@ -101,8 +102,8 @@ static void check_nothing_held(struct __test_metadata *_metadata, const char *na
 	struct usage dev, total;
 	long long held, max;
 
-	ASSERT_EQ(0, read_usage(name, &dev, &held, &max)) TH_LOG("no %s line in %s",
-								  name, USAGE_FILE);
+	ASSERT_EQ(0, read_usage(name, &dev, &held, &max))
+		TH_LOG("no %s line in %s", name, USAGE_FILE);
 	EXPECT_EQ(0, dev.size);
 	EXPECT_EQ(0, dev.pages) TH_LOG("%s still counts pages", name);
 	ASSERT_EQ(0, read_usage("total", &total, &held, &max));
@@ -110,13 +111,18 @@ static void check_nothing_held(struct __test_metadata *_metadata, const char *na
 		TH_LOG("the cap holds %lld bytes the devices do not", held);
 }
 
+/* The mappings a test made, for the teardown to unmap. */
+struct maps {
+	char *addr[4];
+	size_t len[4];
+};
+
 FIXTURE(gup) {
 	int fd;				/* the device, O_RDWR */
 	size_t page;			/* the page size */
 	size_t q;			/* bytes in a quantum */
 	struct scullmap_geometry found;	/* put back at teardown */
-	char *map[4];			/* mappings the teardown unmaps */
-	size_t len[4];
+	struct maps maps;
 };
 
 FIXTURE_VARIANT(gup) {
@@ -174,8 +180,8 @@ FIXTURE_TEARDOWN(gup)
 	int i, ret;
 
 	for (i = 0; i < 4; i++)
-		if (self->map[i])
-			munmap(self->map[i], self->len[i]);
+		if (self->maps.addr[i])
+			munmap(self->maps.addr[i], self->maps.len[i]);
 	/* By hand: TH_LOG after a failed ASSERT would print for a passed EXPECT. */
 	ret = ioctl(self->fd, SCULLMAP_IOC_RESET);
 	if (ret)
@@ -189,28 +195,32 @@ FIXTURE_TEARDOWN(gup)
 	close(self->fd);
 }
 
-/* mmap [@off, @off + @len) of the device; the teardown unmaps it. */
-static char *map_dev(struct __test_metadata *_metadata, FIXTURE_DATA(gup) *self,
-		     int prot, int flags, off_t off, size_t len)
+/* mmap [@off, @off + @len) of @fd, and list it in @maps for the teardown. */
+static char *map_fd(struct __test_metadata *_metadata, struct maps *maps, int fd,
+		    int prot, int flags, off_t off, size_t len)
 {
-	char *m = mmap(NULL, len, prot, flags, self->fd, off);
+	char *m = mmap(NULL, len, prot, flags, fd, off);
 	int i;
 
 	ASSERT_NE(MAP_FAILED, m) TH_LOG("mmap: %s", strerror(errno));
-	for (i = 0; i < 4 && self->map[i]; i++)
+	for (i = 0; i < 4 && maps->addr[i]; i++)
 		;
 	ASSERT_GT(4, i) TH_LOG("too many mappings for the teardown");
-	self->map[i] = m;
-	self->len[i] = len;
+	maps->addr[i] = m;
+	maps->len[i] = len;
 	return m;
 }
 
+/* In a TEST_F: map the fixture's device, for its teardown to unmap. */
+#define map_dev(prot, flags, off, len) \
+	map_fd(_metadata, &self->maps, self->fd, prot, flags, off, len)
+
 /* The usual sparse layout: data in quanta 0 and 2, a hole in quantum 1. */
-static void fill_sparse(struct __test_metadata *_metadata, FIXTURE_DATA(gup) *self,
+static void fill_sparse(struct __test_metadata *_metadata, int fd, size_t q,
 			unsigned int gen)
 {
-	fill(_metadata, self->fd, 0, self->q, gen);
-	fill(_metadata, self->fd, 2 * self->q, self->q, gen);
+	fill(_metadata, fd, 0, q, gen);
+	fill(_metadata, fd, 2 * q, q, gen);
 }
 
 /*
@@ -220,11 +230,11 @@ static void fill_sparse(struct __test_metadata *_metadata, FIXTURE_DATA(gup) *se
  * bytes.  The device is empty, a mapping made now faults with SIGBUS, and
  * once the pipe is read and closed the cap counts nothing.
  */
-static void splice_then_empty(struct __test_metadata *_metadata,
-			      FIXTURE_DATA(gup) *self, const char *path,
+static void splice_then_empty(struct __test_metadata *_metadata, struct maps *maps,
+			      int dev_fd, size_t q, const char *path,
 			      const char *name, int by_reset)
 {
-	const size_t len = 2 * self->q + self->page;	/* three quanta */
+	const size_t len = 2 * q + getpagesize();	/* three quanta */
 	struct scullmap_info info;
 	struct iovec iov;
 	int pipefd[2], fd;
@@ -232,8 +242,8 @@ static void splice_then_empty(struct __test_metadata *_metadata,
 	ssize_t n;
 	char *m, *m2, c;
 
-	fill(_metadata, self->fd, 0, len, 1);
-	m = map_dev(_metadata, self, PROT_READ, MAP_SHARED, 0, len);
+	fill(_metadata, dev_fd, 0, len, 1);
+	m = map_fd(_metadata, maps, dev_fd, PROT_READ, MAP_SHARED, 0, len);
 	ASSERT_EQ(0, pipe(pipefd));
 	ASSERT_LE((int)len, fcntl(pipefd[1], F_SETPIPE_SZ, len))
 		TH_LOG("F_SETPIPE_SZ %zu: %s", len, strerror(errno));
@@ -247,23 +257,23 @@ static void splice_then_empty(struct __test_metadata *_metadata,
 	}
 
 	if (by_reset) {
-		ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
+		ASSERT_EQ(0, ioctl(dev_fd, SCULLMAP_IOC_RESET))
 			TH_LOG("RESET: %s", strerror(errno));
 	} else {
 		fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 		ASSERT_LE(0, fd) TH_LOG("O_TRUNC: %s", strerror(errno));
 		close(fd);
 	}
-	get_info(_metadata, self->fd, &info);
+	get_info(_metadata, dev_fd, &info);
 	EXPECT_EQ(0ULL, info.size);
 	EXPECT_EQ(0ULL, info.quanta);
-	EXPECT_EQ(0, pread(self->fd, &c, 1, 0)) TH_LOG("an emptied device reads data");
+	EXPECT_EQ(0, pread(dev_fd, &c, 1, 0)) TH_LOG("an emptied device reads data");
 	check_sigbus(_metadata, m, len, "the old mapping, emptied");
-	m2 = map_dev(_metadata, self, PROT_READ, MAP_SHARED, 0, len);
+	m2 = map_fd(_metadata, maps, dev_fd, PROT_READ, MAP_SHARED, 0, len);
 	check_sigbus(_metadata, m2, len, "a new mapping of the emptied device");
 
 	/* New quanta: none may be a page the pipe still holds. */
-	fill(_metadata, self->fd, 0, len, 2);
+	fill(_metadata, dev_fd, 0, len, 2);
 	buf = malloc(len);
 	ASSERT_NE(NULL, buf);
 	n = read(pipefd[0], buf, len);
@@ -271,24 +281,26 @@ static void splice_then_empty(struct __test_metadata *_metadata,
 	close(pipefd[1]);
 	if (n != (ssize_t)len)
 		free(buf);
-	ASSERT_EQ((ssize_t)len, n) TH_LOG("reading the pipe: %s",
-					   n < 0 ? strerror(errno) : "short");
+	ASSERT_EQ((ssize_t)len, n)
+		TH_LOG("reading the pipe: %s", n < 0 ? strerror(errno) : "short");
 	check_buf(_metadata, buf, 0, len, 1, "the pipe, after the device was emptied");
 	free(buf);
-	check_dev(_metadata, self->fd, 0, len, 2, "the device, written again");
+	check_dev(_metadata, dev_fd, 0, len, 2, "the device, written again");
 
-	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
+	ASSERT_EQ(0, ioctl(dev_fd, SCULLMAP_IOC_RESET));
 	check_nothing_held(_metadata, name);
 }
 
 TEST_F(gup, vmsplice_then_reset)
 {
-	splice_then_empty(_metadata, self, variant->path, variant->name, 1);
+	splice_then_empty(_metadata, &self->maps, self->fd, self->q,
+			  variant->path, variant->name, 1);
 }
 
 TEST_F(gup, vmsplice_then_o_trunc)
 {
-	splice_then_empty(_metadata, self, variant->path, variant->name, 0);
+	splice_then_empty(_metadata, &self->maps, self->fd, self->q,
+			  variant->path, variant->name, 0);
 }
 
 /*
@@ -344,8 +356,8 @@ TEST_F(gup, process_vm_rw)
 	char *m;
 	int err;
 
-	fill_sparse(_metadata, self, 1);
-	m = map_dev(_metadata, self, PROT_READ | PROT_WRITE, MAP_SHARED, 0, len);
+	fill_sparse(_metadata, self->fd, self->q, 1);
+	m = map_dev(PROT_READ | PROT_WRITE, MAP_SHARED, 0, len);
 	buf = malloc(2 * q);
 	ASSERT_NE(NULL, buf);
 
@@ -408,8 +420,8 @@ TEST_F(gup, ptrace_writes_private_copy)
 	pid_t pid;
 	char *m;
 
-	fill_sparse(_metadata, self, 1);
-	m = map_dev(_metadata, self, PROT_READ, MAP_PRIVATE, 0, len);
+	fill_sparse(_metadata, self->fd, self->q, 1);
+	m = map_dev(PROT_READ, MAP_PRIVATE, 0, len);
 	check_buf(_metadata, m, 0, q, 1, "the private mapping");
 
 	pid = fork();
@@ -418,7 +430,7 @@ TEST_F(gup, ptrace_writes_private_copy)
 		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL))
 			_exit(2);
 		raise(SIGSTOP);
-		/* The tracer wrote generation 2 at at (8 bytes) and at poke. */
+		/* The tracer wrote generation 2: 8 bytes at @at, a word at @poke. */
 		if (pattern_mismatch(m + at, at, 8, 2) != -1)
 			_exit(3);
 		if (pattern_mismatch(m + poke, poke, sizeof(long), 2) != -1)
@@ -478,7 +490,7 @@ TEST_F(gup, proc_self_mem_private)
 	int fd;
 
 	fill(_metadata, self->fd, 0, q, 1);
-	m = map_dev(_metadata, self, PROT_READ, MAP_PRIVATE, 0, q);
+	m = map_dev(PROT_READ, MAP_PRIVATE, 0, q);
 	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, fd) TH_LOG("/proc/self/mem: %s", strerror(errno));
 	pattern_fill(bytes, at, sizeof(bytes), 2);
@@ -522,9 +534,9 @@ TEST_F(gup, populate_over_holes)
 	struct scullmap_info info;
 	char *m, *p;
 
-	fill_sparse(_metadata, self, 1);
-	m = map_dev(_metadata, self, rw, MAP_SHARED | MAP_POPULATE, 0, len);
-	p = map_dev(_metadata, self, rw, MAP_PRIVATE | MAP_POPULATE, 0, len);
+	fill_sparse(_metadata, self->fd, self->q, 1);
+	m = map_dev(rw, MAP_SHARED | MAP_POPULATE, 0, len);
+	p = map_dev(rw, MAP_PRIVATE | MAP_POPULATE, 0, len);
 
 	check_populate_fails(_metadata, mlock(m, len), "mlock");
 	munlock(m, len);
@@ -573,8 +585,8 @@ TEST_F(gup, dontneed_then_refault)
 	char *m, *p;
 
 	fill(_metadata, self->fd, 0, len, 1);
-	m = map_dev(_metadata, self, PROT_READ | PROT_WRITE, MAP_SHARED, 0, len);
-	p = map_dev(_metadata, self, PROT_READ | PROT_WRITE, MAP_PRIVATE, 0, len);
+	m = map_dev(PROT_READ | PROT_WRITE, MAP_SHARED, 0, len);
+	p = map_dev(PROT_READ | PROT_WRITE, MAP_PRIVATE, 0, len);
 	check_buf(_metadata, m, 0, len, 1, "shared, first touch");
 	pattern_fill(p + q - pg, q - pg, 2 * pg, 2);	/* two private copies */
 
@@ -598,7 +610,7 @@ static int store_segfaults(char *addr)
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		*(volatile char *)addr = 1;
+		__atomic_store_n(addr, 1, __ATOMIC_RELAXED);
 		_exit(0);
 	}
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
@@ -618,7 +630,7 @@ TEST_F(gup, mprotect_cycles)
 	char *m;
 
 	fill(_metadata, self->fd, 0, len, 1);
-	m = map_dev(_metadata, self, PROT_READ, MAP_SHARED, 0, len);
+	m = map_dev(PROT_READ, MAP_SHARED, 0, len);
 	check_buf(_metadata, m, 0, len, 1, "read-only, first touch");
 	for (gen = 2; gen < 5; gen++) {
 		ASSERT_EQ(0, mprotect(m + q - pg, 2 * pg, PROT_READ | PROT_WRITE))
@@ -649,8 +661,8 @@ TEST_F(gup, io_hole_against_hole)
 	ssize_t n;
 	char *m;
 
-	fill_sparse(_metadata, self, 1);
-	m = map_dev(_metadata, self, PROT_READ | PROT_WRITE, MAP_SHARED, 0, 4 * q);
+	fill_sparse(_metadata, self->fd, self->q, 1);
+	m = map_dev(PROT_READ | PROT_WRITE, MAP_SHARED, 0, 4 * q);
 
 	/* The hole's zeros into the hole's mapping, and past the end. */
 	errno = 0;
@@ -797,18 +809,14 @@ TEST_F(gup, io_uring_fixed_buffers)
 	int memfd, ret;
 	char *m, c;
 
-	fill_sparse(_metadata, self, 1);
+	fill_sparse(_metadata, self->fd, self->q, 1);
 	fill(_metadata, self->fd, q, q, 1);	/* no hole: quanta 0-2 */
 	fill(_metadata, self->fd, 4 * q, q, 1);	/* a hole in quantum 3 */
-	m = map_dev(_metadata, self, PROT_READ | PROT_WRITE, MAP_SHARED, 0, 5 * q);
+	m = map_dev(PROT_READ | PROT_WRITE, MAP_SHARED, 0, 5 * q);
 
-	if (ring_setup(&r)) {
-		if (errno == ENOSYS)
-			SKIP(return, "io_uring is not built into this kernel");
-		if (errno == EPERM)
-			SKIP(return, "io_uring is disabled (kernel.io_uring_disabled)");
-		ASSERT_TRUE(0) TH_LOG("io_uring_setup: %s", strerror(errno));
-	}
+	/* Not built in, or disabled by kernel.io_uring_disabled: say which. */
+	if (ring_setup(&r))
+		SKIP(return, "no io_uring here: io_uring_setup: %s", strerror(errno));
 
 	iov.iov_base = m + 2 * q;
 	iov.iov_len = 2 * q;
@@ -842,8 +850,8 @@ TEST_F(gup, io_uring_fixed_buffers)
 
 	/* Across the quantum boundary, from memfd offset 100. */
 	ret = ring_read_fixed(&r, memfd, m + 100, len - 200, 100);
-	EXPECT_EQ((int)(len - 200), ret) TH_LOG("READ_FIXED: %s",
-					       ret < 0 ? strerror(-ret) : "short");
+	EXPECT_EQ((int)(len - 200), ret)
+		TH_LOG("READ_FIXED: %s", ret < 0 ? strerror(-ret) : "short");
 	check_dev(_metadata, self->fd, 100, len - 200, 2, "read into a fixed buffer");
 	check_dev(_metadata, self->fd, 0, 100, 1, "before the fixed read");
 

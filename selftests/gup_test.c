@@ -477,28 +477,54 @@ TEST_F(gup, ptrace_writes_private_copy)
 }
 
 /*
- * /proc/self/mem without a tracer: a private copy as above, or, on a
- * kernel built with PROC_MEM_FORCE_PTRACE, EIO.
+ * Write @len bytes of @bytes into this process at @addr through
+ * /proc/self/mem, a forced write.  Returns what pwrite() did; errno kept.
+ */
+static ssize_t self_mem_write(const void *bytes, size_t len, char *addr)
+{
+	int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -1;
+	n = pwrite(fd, bytes, len, (off_t)(uintptr_t)addr);
+	err = errno;
+	close(fd);
+	errno = err;
+	return n;
+}
+
+/*
+ * /proc/self/mem without a tracer: a private copy as above, or EIO on a
+ * kernel built with PROC_MEM_FORCE_PTRACE.  A refusal counts as the
+ * kernel's only if it refuses the same write into a read-only private
+ * mapping of a memfd too.
  */
 TEST_F(gup, proc_self_mem_private)
 {
 	const size_t q = self->q;
 	const off_t at = q / 2;
 	unsigned char bytes[16];
+	int memfd, err;
+	char *m, *control;
 	ssize_t n;
-	char *m;
-	int fd;
 
 	fill(_metadata, self->fd, 0, q, 1);
 	m = map_dev(PROT_READ, MAP_PRIVATE, 0, q);
-	fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, fd) TH_LOG("/proc/self/mem: %s", strerror(errno));
 	pattern_fill(bytes, at, sizeof(bytes), 2);
-	n = pwrite(fd, bytes, sizeof(bytes), (off_t)(uintptr_t)(m + at));
-	close(fd);
+	n = self_mem_write(bytes, sizeof(bytes), m + at);
+	err = errno;
 	if (n < 0) {
-		ASSERT_EQ(EIO, errno) TH_LOG("/proc/self/mem write: %s", strerror(errno));
-		TH_LOG("/proc/self/mem: forced write refused (PROC_MEM_FORCE_PTRACE)");
+		ASSERT_EQ(EIO, err) TH_LOG("/proc/self/mem write: %s", strerror(err));
+		memfd = memfd_create("gup_test", MFD_CLOEXEC);
+		ASSERT_LE(0, memfd);
+		ASSERT_EQ(0, ftruncate(memfd, q));
+		control = map_fd(_metadata, &self->maps, memfd, PROT_READ, MAP_PRIVATE, 0, q);
+		close(memfd);
+		ASSERT_EQ(-1, self_mem_write(bytes, sizeof(bytes), control + at))
+			TH_LOG("/proc/self/mem writes into a memfd's mapping, not the device's");
+		TH_LOG("/proc/self/mem: forced writes refused (PROC_MEM_FORCE_PTRACE)");
 		check_buf(_metadata, m, 0, q, 1, "the mapping after a refused write");
 	} else {
 		ASSERT_EQ((ssize_t)sizeof(bytes), n);

@@ -90,10 +90,12 @@ static void check_sigbus(struct __test_metadata *_metadata, const char *addr,
 	size_t page = getpagesize(), i;
 	char c;
 
-	for (i = 0; i < len; i += page)
+	/* Braces: an ASSERT is two statements, the check and its message. */
+	for (i = 0; i < len; i += page) {
 		ASSERT_EQ(SIGBUS, read_byte(addr + i, &c))
 			TH_LOG("%s: reading page %zu gave %#x, not SIGBUS",
 			       what, i / page, (unsigned char)c);
+	}
 }
 
 /* Assert that the cap and the debugfs line of @name count nothing. */

@@ -236,7 +236,7 @@ static void splice_then_empty(struct __test_metadata *_metadata, struct maps *ma
 			      int dev_fd, size_t q, const char *path,
 			      const char *name, int by_reset)
 {
-	const size_t len = 2 * q + getpagesize();	/* three quanta */
+	const size_t len = 2 * q + getpagesize();	/* into a third quantum */
 	struct scullmap_info info;
 	struct iovec iov;
 	int pipefd[2], fd;

@@ -30,22 +30,6 @@
 #define MADV_POPULATE_WRITE	23
 #endif
 
-/* Write generation @gen's bytes to the device at [@off, @off + @len). */
-static void fill(struct __test_metadata *_metadata, int fd, off_t off,
-		 size_t len, unsigned int gen)
-{
-	unsigned char *buf = malloc(len);
-	ssize_t n;
-
-	ASSERT_NE(NULL, buf);
-	pattern_fill(buf, off, len, gen);
-	n = full_pwrite(fd, buf, len, off);
-	free(buf);
-	ASSERT_EQ((ssize_t)len, n)
-		TH_LOG("pwrite of %zu bytes at %#llx: %s", len,
-		       (unsigned long long)off, strerror(errno));
-}
-
 /* Assert that @buf holds generation @gen's bytes of device offset @off. */
 static void check_buf(struct __test_metadata *_metadata, const void *buf,
 		      off_t off, size_t len, unsigned int gen, const char *what)
@@ -74,21 +58,6 @@ static void check_dev(struct __test_metadata *_metadata, int fd, off_t off,
 		       (unsigned long long)off, n < 0 ? strerror(errno) : "short");
 	check_buf(_metadata, buf, off, len, gen, what);
 	free(buf);
-}
-
-/* Assert that reading every page of [@addr, +@len) raises SIGBUS. */
-static void check_sigbus(struct __test_metadata *_metadata, const char *addr,
-			 size_t len, const char *what)
-{
-	size_t page = getpagesize(), i;
-	char c;
-
-	/* Braces: an ASSERT is two statements, the check and its message. */
-	for (i = 0; i < len; i += page) {
-		ASSERT_EQ(SIGBUS, read_byte(addr + i, &c))
-			TH_LOG("%s: reading page %zu gave %#x, not SIGBUS",
-			       what, i / page, (unsigned char)c);
-	}
 }
 
 /* Assert that the cap and the debugfs line of @name count nothing. */
@@ -130,41 +99,20 @@ static const char *usage_name(const char *path)
 
 FIXTURE_SETUP(gup)
 {
-	struct scullmap_geometry geo = { .order = variant->order, .qset = TEST_QSET };
-	struct scullmap_info info;
-
-	self->fd = open(variant->path, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", variant->path, strerror(errno));
-	get_info(_metadata, self->fd, &info);
-	self->found.order = info.order;
-	self->found.qset = info.qset;
-	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET)) TH_LOG("RESET: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &geo))
-		TH_LOG("SET_GEOMETRY {%u, %u}: %s", geo.order, geo.qset, strerror(errno));
-	get_info(_metadata, self->fd, &info);
-	ASSERT_EQ(variant->order, info.order) TH_LOG("the geometry did not take");
-	ASSERT_EQ(TEST_QSET, info.qset) TH_LOG("the geometry did not take");
-	self->page = info.page_size;
-	self->q = self->page << info.order;
+	setup_device(_metadata, variant->path, variant->order, TEST_QSET,
+		     &self->fd, &self->found);
+	self->page = getpagesize();
+	self->q = self->page << variant->order;
 }
 
 FIXTURE_TEARDOWN(gup)
 {
-	int i, ret;
+	int i;
 
 	for (i = 0; i < 4; i++)
 		if (self->maps.addr[i])
 			munmap(self->maps.addr[i], self->maps.len[i]);
-	/* By hand: TH_LOG after a failed ASSERT would print for a passed EXPECT. */
-	ret = ioctl(self->fd, SCULLMAP_IOC_RESET);
-	if (ret)
-		TH_LOG("RESET in teardown: %s", strerror(errno));
-	EXPECT_EQ(0, ret);
-	ret = ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &self->found);
-	if (ret)
-		TH_LOG("restoring the geometry {%u, %u}: %s", self->found.order,
-		       self->found.qset, strerror(errno));
-	EXPECT_EQ(0, ret);
+	restore_device(_metadata, self->fd, &self->found);
 	close(self->fd);
 }
 
@@ -192,8 +140,8 @@ static char *map_fd(struct __test_metadata *_metadata, struct maps *maps, int fd
 static void fill_sparse(struct __test_metadata *_metadata, int fd, size_t q,
 			unsigned int gen)
 {
-	fill(_metadata, fd, 0, q, gen);
-	fill(_metadata, fd, 2 * q, q, gen);
+	write_device(_metadata, fd, 0, q, gen);
+	write_device(_metadata, fd, 2 * q, q, gen);
 }
 
 /*
@@ -215,7 +163,7 @@ static void splice_then_empty(struct __test_metadata *_metadata, struct maps *ma
 	ssize_t n;
 	char *m, *m2, c;
 
-	fill(_metadata, dev_fd, 0, len, 1);
+	write_device(_metadata, dev_fd, 0, len, 1);
 	m = map_fd(_metadata, maps, dev_fd, PROT_READ, MAP_SHARED, 0, len);
 	ASSERT_EQ(0, pipe(pipefd));
 	ASSERT_LE((int)len, fcntl(pipefd[1], F_SETPIPE_SZ, len))
@@ -241,12 +189,12 @@ static void splice_then_empty(struct __test_metadata *_metadata, struct maps *ma
 	EXPECT_EQ(0ULL, info.size);
 	EXPECT_EQ(0ULL, info.quanta);
 	EXPECT_EQ(0, pread(dev_fd, &c, 1, 0)) TH_LOG("an emptied device reads data");
-	check_sigbus(_metadata, m, len, "the old mapping, emptied");
+	check_reads_sigbus(_metadata, m, len, "the old mapping, emptied");
 	m2 = map_fd(_metadata, maps, dev_fd, PROT_READ, MAP_SHARED, 0, len);
-	check_sigbus(_metadata, m2, len, "a new mapping of the emptied device");
+	check_reads_sigbus(_metadata, m2, len, "a new mapping of the emptied device");
 
 	/* New quanta: none may be a page the pipe still holds. */
-	fill(_metadata, dev_fd, 0, len, 2);
+	write_device(_metadata, dev_fd, 0, len, 2);
 	buf = malloc(len);
 	ASSERT_NE(NULL, buf);
 	n = read(pipefd[0], buf, len);
@@ -368,8 +316,8 @@ TEST_F(gup, process_vm_rw)
 	get_info(_metadata, self->fd, &info);
 	EXPECT_EQ(3 * q, info.size);
 	EXPECT_EQ(2ULL, info.quanta) TH_LOG("a remote write filled the hole");
-	check_sigbus(_metadata, m + q, q, "the hole, after remote access");
-	check_sigbus(_metadata, m + 3 * q, q, "past the end, after remote access");
+	check_reads_sigbus(_metadata, m + q, q, "the hole, after remote access");
+	check_reads_sigbus(_metadata, m + 3 * q, q, "past the end, after remote access");
 	check_dev(_metadata, self->fd, 0, q - 100, 1, "quantum 0 before the remote writes");
 }
 
@@ -446,7 +394,7 @@ TEST_F(gup, ptrace_writes_private_copy)
 	check_dev(_metadata, self->fd, 2 * q, q, 1, "the device under the poked word");
 	check_buf(_metadata, m, 0, q, 1, "the tracer's own private mapping");
 	check_buf(_metadata, m + 2 * q, 2 * q, q, 1, "the tracer's own private mapping");
-	check_sigbus(_metadata, m + q, q, "the hole, after forced writes");
+	check_reads_sigbus(_metadata, m + q, q, "the hole, after forced writes");
 }
 
 /*
@@ -483,7 +431,7 @@ TEST_F(gup, proc_self_mem_private)
 	char *m, *control;
 	ssize_t n;
 
-	fill(_metadata, self->fd, 0, q, 1);
+	write_device(_metadata, self->fd, 0, q, 1);
 	m = map_dev(PROT_READ, MAP_PRIVATE, 0, q);
 	pattern_fill(bytes, at, sizeof(bytes), 2);
 	n = self_mem_write(bytes, sizeof(bytes), m + at);
@@ -556,10 +504,10 @@ TEST_F(gup, populate_over_holes)
 	EXPECT_EQ(0, mlock(m + 2 * q, q)) TH_LOG("mlock of data: %s", strerror(errno));
 	munlock(m + 2 * q, q);
 
-	check_sigbus(_metadata, m + q, q, "the shared hole, after populating");
-	check_sigbus(_metadata, m + 3 * q, q, "shared, past the end, after populating");
-	check_sigbus(_metadata, p + q, q, "the private hole, after populating");
-	check_sigbus(_metadata, p + 3 * q, q, "private, past the end, after populating");
+	check_reads_sigbus(_metadata, m + q, q, "the shared hole, after populating");
+	check_reads_sigbus(_metadata, m + 3 * q, q, "shared, past the end, after populating");
+	check_reads_sigbus(_metadata, p + q, q, "the private hole, after populating");
+	check_reads_sigbus(_metadata, p + 3 * q, q, "private, past the end, after populating");
 	check_buf(_metadata, m, 0, q, 1, "shared quantum 0, after populating");
 	check_buf(_metadata, m + 2 * q, 2 * q, q, 1, "shared quantum 2, after populating");
 	check_buf(_metadata, p, 0, q, 1, "private quantum 0, after populating");
@@ -583,7 +531,7 @@ TEST_F(gup, dontneed_then_refault)
 	const size_t q = self->q, len = 3 * q, pg = self->page;
 	char *m, *p;
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	m = map_dev(PROT_READ | PROT_WRITE, MAP_SHARED, 0, len);
 	p = map_dev(PROT_READ | PROT_WRITE, MAP_PRIVATE, 0, len);
 	check_buf(_metadata, m, 0, len, 1, "shared, first touch");
@@ -628,7 +576,7 @@ TEST_F(gup, mprotect_cycles)
 	unsigned int gen;
 	char *m;
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	m = map_dev(PROT_READ, MAP_SHARED, 0, len);
 	check_buf(_metadata, m, 0, len, 1, "read-only, first touch");
 	for (gen = 2; gen < 5; gen++) {
@@ -809,8 +757,8 @@ TEST_F(gup, io_uring_fixed_buffers)
 	char *m, c;
 
 	fill_sparse(_metadata, self->fd, self->q, 1);
-	fill(_metadata, self->fd, q, q, 1);	/* no hole: quanta 0-2 */
-	fill(_metadata, self->fd, 4 * q, q, 1);	/* a hole in quantum 3 */
+	write_device(_metadata, self->fd, q, q, 1);	/* no hole: quanta 0-2 */
+	write_device(_metadata, self->fd, 4 * q, q, 1);	/* a hole in quantum 3 */
 	m = map_dev(PROT_READ | PROT_WRITE, MAP_SHARED, 0, 5 * q);
 
 	/* Not built in, or disabled by kernel.io_uring_disabled: say which. */
@@ -824,7 +772,7 @@ TEST_F(gup, io_uring_fixed_buffers)
 	EXPECT_EQ(-1, ret) TH_LOG("registered a buffer over a hole");
 	if (ret == 0)
 		syscall(__NR_io_uring_register, r.fd, IORING_UNREGISTER_BUFFERS, NULL, 0);
-	check_sigbus(_metadata, m + 3 * q, q, "the hole, after the refused buffer");
+	check_reads_sigbus(_metadata, m + 3 * q, q, "the hole, after the refused buffer");
 
 	iov.iov_base = m;
 	iov.iov_len = len;
@@ -860,8 +808,8 @@ TEST_F(gup, io_uring_fixed_buffers)
 	EXPECT_EQ((int)q, ret) TH_LOG("READ_FIXED after RESET: %s",
 				      ret < 0 ? strerror(-ret) : "short");
 	EXPECT_EQ(0, pread(self->fd, &c, 1, 0)) TH_LOG("a pinned page reached the device");
-	check_sigbus(_metadata, m, len, "the mapping, emptied under the pin");
-	fill(_metadata, self->fd, 0, len, 3);
+	check_reads_sigbus(_metadata, m, len, "the mapping, emptied under the pin");
+	write_device(_metadata, self->fd, 0, len, 3);
 	check_buf(_metadata, m, 0, len, 3, "the mapping, written again");
 
 	ring_close(&r);

@@ -72,7 +72,9 @@
 #define MAX_MAPS	8	/* unverified mappings a worker holds at once */
 #define MAX_MAP_PAGES	32
 #define PRE_MAP_PAGES	16	/* pages a truncation maps before, checks after */
-#define RACE_PAGES	64	/* the race area: whole quanta, holes as bits of a u64 */
+#define RACE_PAGES	256	/* the race area: whole quanta, a fault_window */
+#define RACE_WORDS	(RACE_PAGES / 64)	/* its holes, a bit a page */
+#define STORM_MAPS	16	/* mappings of the race area a racer storms */
 #define RACE_SAMPLE	64	/* bytes a lock-free reader checks per page it maps */
 #define POUNCE_MS	50	/* a racer spins this long for a truncation */
 #define HISTORY		16	/* operations shown when a worker fails */
@@ -125,7 +127,7 @@ struct race {
 	unsigned int started;	/* truncations whose system call began */
 	unsigned int done;	/* truncations whose system call returned */
 	unsigned int filled;	/* the generation whose fill is complete */
-	uint64_t holes;		/* the pages that generation left as holes */
+	uint64_t holes[RACE_WORDS];	/* the pages that generation left as holes */
 };
 
 /* What all processes share: one MAP_SHARED anonymous region. */
@@ -157,6 +159,7 @@ struct band {
 	unsigned char *page_has_data;	/* a byte of the page was written */
 	size_t written_end;	/* 1 + the highest written offset, 0 if none */
 	char *race_map;		/* the race area, MAP_SHARED, read-only */
+	char *storm[STORM_MAPS];	/* a racer's, from offset 0: see op_pounce() */
 };
 
 /* An unverified mapping. */
@@ -272,9 +275,13 @@ fail(struct worker *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	say("# FAIL: %s p%d.t%d (band at 0x%jx) on %s, %u truncations: %s\n",
-	    w->racer ? "racer" : "worker", w->proc, w->thread, (intmax_t)band_start(w),
-	    dev_path[w->dev], __atomic_load_n(&sh->gen[w->dev], __ATOMIC_RELAXED), msg);
+	if (w->racer)
+		say("# FAIL: racer p%d.t%d on %s, %u truncations: %s\n", w->proc, w->thread,
+		    dev_path[w->dev], __atomic_load_n(&sh->gen[w->dev], __ATOMIC_RELAXED), msg);
+	else
+		say("# FAIL: worker p%d.t%d (band at 0x%jx) on %s, %u truncations: %s\n",
+		    w->proc, w->thread, (intmax_t)band_start(w), dev_path[w->dev],
+		    __atomic_load_n(&sh->gen[w->dev], __ATOMIC_RELAXED), msg);
 	say("# last operations of p%d.t%d, oldest first:\n", w->proc, w->thread);
 	first = w->nr_ops > HISTORY ? w->nr_ops - HISTORY : 0;
 	for (i = first; i < w->nr_ops; i++)
@@ -859,17 +866,19 @@ static void op_info(struct worker *w, struct mapping *unused __always_unused)
  */
 struct race_view {
 	unsigned int s0, c0, f0, s1;
-	uint64_t holes;
+	uint64_t holes[RACE_WORDS];
 };
 
 static void race_begin(int d, struct race_view *v)
 {
 	struct race *r = &sh->race[d];
+	int i;
 
 	v->s0 = __atomic_load_n(&r->started, __ATOMIC_SEQ_CST);
 	v->c0 = __atomic_load_n(&r->done, __ATOMIC_SEQ_CST);
 	v->f0 = __atomic_load_n(&r->filled, __ATOMIC_SEQ_CST);
-	v->holes = __atomic_load_n(&r->holes, __ATOMIC_SEQ_CST);
+	for (i = 0; i < RACE_WORDS; i++)
+		v->holes[i] = __atomic_load_n(&r->holes[i], __ATOMIC_SEQ_CST);
 }
 
 static void race_end(int d, struct race_view *v)
@@ -888,7 +897,9 @@ static bool race_exact(const struct race_view *v)
 
 static bool race_hole(const struct race_view *v, off_t off)
 {
-	return v->holes >> ((off - race_start) / page) & 1;
+	size_t p = (off - race_start) / page;
+
+	return v->holes[p / 64] >> (p % 64) & 1;
 }
 
 /*
@@ -948,10 +959,9 @@ static bool race_check(struct worker *w, const char *what, const struct race_vie
  * shared mapping of it, RACE_SAMPLE bytes of each, and check them: data of
  * an allowed generation, or SIGBUS unless the page surely holds data.
  */
-static void race_map_pass(struct worker *w, size_t first, size_t nr,
-			  struct race_view *v)
+static void race_map_pass(struct worker *w, const char *map, size_t first,
+			  size_t nr, struct race_view *v)
 {
-	const char *map = w->band[w->dev].race_map;
 	size_t p, at[RACE_PAGES];
 	int bus[RACE_PAGES];
 	off_t off;
@@ -1014,11 +1024,8 @@ static bool race_wait(int d, unsigned int n)
 }
 
 /*
- * Drop the pages of the worker's mappings of every race area, then spin
- * (POUNCE_MS at most) until a truncation of some device begins, and make
- * that device the current one: the fault that follows at once runs into
- * the truncation's replacing of the tree and its unmapping of the pages.
- * False if no truncation began in time.
+ * Spin (POUNCE_MS at most) until a truncation of some device begins, and
+ * make that device the current one.  False if none began in time.
  */
 static bool race_pounce(struct worker *w)
 {
@@ -1027,13 +1034,8 @@ static bool race_pounce(struct worker *w)
 	unsigned long spins;
 	int d;
 
-	for (d = 0; d < nr_devs; d++) {
-		if (madvise(w->band[d].race_map, RACE_PAGES * page, MADV_DONTNEED)) {
-			fail_errno(w, "madvise MADV_DONTNEED", -1);
-			return false;
-		}
+	for (d = 0; d < nr_devs; d++)
 		seen[d] = __atomic_load_n(&sh->race[d].started, __ATOMIC_SEQ_CST);
-	}
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_nsec += POUNCE_MS * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
@@ -1056,6 +1058,71 @@ static bool race_pounce(struct worker *w)
 	}
 }
 
+/* A storm mapping: from device offset 0 to the end of the race area. */
+static size_t storm_len(void)
+{
+	return race_start + RACE_PAGES * page;
+}
+
+/*
+ * A racer's pounce: wait for a truncation to begin, then fault on the race
+ * area of its device, one fault of RACE_PAGES pages (fault_window's
+ * default) after the other, through a ring of STORM_MAPS mappings, until a
+ * fault raises SIGBUS: the tree has been replaced (the new one is empty
+ * until the truncation has returned and refilled it).  So a fault is
+ * running when the tree is replaced, and the fault before it always saw
+ * the old tree: the mapping it used may be dropped and used again, no
+ * later fault can have left a page table entry to the old tree there
+ * after the unmapping.  The storm mappings start at device offset 0,
+ * before any other mapping, and emptying unmaps in the order of offsets:
+ * it reaches them first, while the fault that met the replacing may still
+ * run.  Then, once the truncation has returned, read every page of the
+ * mappings used, as they are: each must raise SIGBUS or show a later
+ * generation, never the one the truncation removed.  Last, drop them.
+ */
+static void op_pounce(struct worker *w, struct mapping *unused __always_unused)
+{
+	struct band *b;
+	struct race_view v;
+	unsigned int target;
+	char value, *map;
+	int i, n;
+
+	if (!race_pounce(w))
+		return;
+	b = &w->band[w->dev];
+	race_begin(w->dev, &v);
+	target = v.s0;
+	note(w, "pounce on truncation %u", target);
+	for (i = 0; __atomic_load_n(&sh->race[w->dev].done, __ATOMIC_SEQ_CST) < target &&
+	     !run_failed(); i++) {
+		map = b->storm[i % STORM_MAPS];
+		if (i >= STORM_MAPS && madvise(map, storm_len(), MADV_DONTNEED)) {
+			fail_errno(w, "madvise MADV_DONTNEED", -1);
+			break;
+		}
+		if (guarded_touch(map + race_start, false, &value)) {
+			i++;
+			break;
+		}
+	}
+	race_end(w->dev, &v);
+	if (v.s1 != v.c0)
+		count(&sh->race_raced);
+	if (i > STORM_MAPS)
+		i = STORM_MAPS;
+	if (!w->failed && i && race_wait(w->dev, v.s1)) {
+		note(w, "  read %d mappings after truncation %u returned", i, v.s1);
+		for (n = 0; n < i && !w->failed; n++)
+			race_map_pass(w, b->storm[n] + race_start, 0, RACE_PAGES, &v);
+		if (!w->failed)
+			count(&sh->race_rechecked);
+	}
+	for (n = 0; n < i; n++)
+		if (madvise(b->storm[n], storm_len(), MADV_DONTNEED))
+			fail_errno(w, "madvise MADV_DONTNEED", -1);
+}
+
 /*
  * Lock-free verified readers of the race area, through the worker's
  * shared mapping (dropping the pages first 3 times in 4, so that they
@@ -1073,14 +1140,6 @@ static void op_race(struct worker *w, struct mapping *unused __always_unused)
 	struct race_view v;
 	int pass;
 
-	if (w->op == OP_RACE_POUNCE) {
-		if (!race_pounce(w))
-			return;
-		map = true;
-		drop = false;
-		first = 0;
-		nr = RACE_PAGES;
-	}
 	if (map)
 		note(w, "lock-free map 0x%jx+%zu pages%s", (intmax_t)(race_start + first * page),
 		     nr, drop ? ", dropped first" : "");
@@ -1093,7 +1152,7 @@ static void op_race(struct worker *w, struct mapping *unused __always_unused)
 	}
 	for (pass = 0; pass < 2; pass++) {
 		if (map)
-			race_map_pass(w, first, nr, &v);
+			race_map_pass(w, w->band[w->dev].race_map, first, nr, &v);
 		else
 			race_read_pass(w, off, len, &v);
 		if (w->failed)
@@ -1114,29 +1173,34 @@ static void op_race(struct worker *w, struct mapping *unused __always_unused)
 
 /*
  * Fill the race area of device @d with generation @gen through @fd, the
- * pages in @holes left as holes (never the last one, so that the device
- * always reaches the end of the area), and publish it.  Only setup and
+ * pages in @holes left as holes (never the first one, nor the last, so
+ * that the device always reaches the end of the area), and publish it.  Only setup and
  * truncations, under the device's write lock, call this.  @buf holds
- * RACE_PAGES pages.
+ * BAND_PAGES pages.
  */
-static int race_fill(int fd, int d, unsigned int gen, uint64_t holes,
+static int race_fill(int fd, int d, unsigned int gen, uint64_t *holes,
 		     unsigned char *buf)
 {
-	size_t p, q;
+	size_t p, q, len;
+	int i;
 
-	holes &= ~(1ULL << (RACE_PAGES - 1));
+	/* the first page is data: a racer's pounce relies on it */
+	holes[0] &= ~1ULL;
+	holes[RACE_WORDS - 1] &= ~(1ULL << 63);
 	for (p = 0; p < RACE_PAGES; p = q) {
-		for (q = p; q < RACE_PAGES && !(holes >> q & 1); q++)
-			;
-		if (q > p) {
-			pattern_fill(buf, race_start + p * page, (q - p) * page, gen);
-			if (full_pwrite(fd, buf, (q - p) * page, race_start + p * page) < 0)
-				return -1;
-		} else {
+		q = p + 1;
+		if (holes[p / 64] >> (p % 64) & 1)
+			continue;
+		/* a run of data pages, BAND_PAGES at most: what @buf holds */
+		while (q < RACE_PAGES && q - p < BAND_PAGES && !(holes[q / 64] >> (q % 64) & 1))
 			q++;
-		}
+		len = (q - p) * page;
+		pattern_fill(buf, race_start + p * page, len, gen);
+		if (full_pwrite(fd, buf, len, race_start + p * page) < 0)
+			return -1;
 	}
-	__atomic_store_n(&sh->race[d].holes, holes, __ATOMIC_SEQ_CST);
+	for (i = 0; i < RACE_WORDS; i++)
+		__atomic_store_n(&sh->race[d].holes[i], holes[i], __ATOMIC_SEQ_CST);
 	__atomic_store_n(&sh->race[d].filled, gen, __ATOMIC_SEQ_CST);
 	return 0;
 }
@@ -1354,11 +1418,16 @@ static void trunc_refill(struct worker *w, struct trunc_maps *t)
 {
 	struct band *b = &w->band[w->dev];
 	unsigned int gen = __atomic_load_n(&sh->race[w->dev].done, __ATOMIC_SEQ_CST) + 1;
-	uint64_t holes = below(w, 2) ? 0 : rnd(w) & rnd(w);
+	uint64_t holes[RACE_WORDS] = { 0 };
 	struct race_view v;
 	size_t p, at;
 	off_t off;
+	int i;
 
+	/* few holes: they end a fault's run of pages, and long runs race best */
+	if (!below(w, 4))
+		for (i = 0; i < RACE_WORDS; i++)
+			holes[i] = rnd(w) & rnd(w) & rnd(w);
 	note(w, "refill the race area with generation %u", gen);
 	if (race_fill(b->fd, w->dev, gen, holes, w->buf)) {
 		fail_errno(w, "refilling the race area", -1);
@@ -1850,7 +1919,7 @@ static const struct {
 	[OP_RACE_MAP]		= { "race_map",		8, RACING,	op_race },
 	[OP_RACE_READ]		= { "race_read",	4, RACING,	op_race },
 	/* racers only (weight 0): it spins */
-	[OP_RACE_POUNCE]	= { "race_pounce",	0, RACING,	op_race },
+	[OP_RACE_POUNCE]	= { "race_pounce",	0, RACING,	op_pounce },
 	[OP_OPEN_TRUNC]		= { "open_trunc",	1, TRUNCATION,	op_truncate },
 	[OP_RESET]		= { "reset",		1, TRUNCATION,	op_truncate },
 	[OP_GEOMETRY]		= { "geometry",		1, TRUNCATION,	op_truncate },
@@ -1935,7 +2004,7 @@ static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	enum op op;
-	int d;
+	int d, i;
 
 	for (d = 0; d < nr_devs; d++) {
 		struct band *b = &w->band[d];
@@ -1947,11 +2016,16 @@ static void *worker_main(void *arg)
 		b->gen = -1;
 		w->dev = d;
 		b->race_map = MAP_FAILED;
+		for (i = 0; i < STORM_MAPS; i++)
+			b->storm[i] = MAP_FAILED;
 		if (b->fd >= 0)
 			b->race_map = mmap(NULL, RACE_PAGES * page, PROT_READ, MAP_SHARED,
 					   b->fd, race_start);
+		for (i = 0; w->racer && b->fd >= 0 && i < STORM_MAPS; i++)
+			b->storm[i] = mmap(NULL, storm_len(), PROT_READ, MAP_SHARED, b->fd, 0);
 		if (b->fd < 0 || b->fd_ro < 0 || !b->model || !b->page_has_data ||
-		    b->race_map == MAP_FAILED) {
+		    b->race_map == MAP_FAILED ||
+		    (w->racer && b->storm[STORM_MAPS - 1] == MAP_FAILED)) {
 			fail(w, "cannot open the device or allocate the model: %s",
 			     strerror(errno));
 			return NULL;
@@ -1972,6 +2046,8 @@ static void *worker_main(void *arg)
 		drop_mapping(w, 0);
 	for (d = 0; d < nr_devs; d++) {
 		munmap(w->band[d].race_map, RACE_PAGES * page);
+		for (i = 0; w->racer && i < STORM_MAPS; i++)
+			munmap(w->band[d].storm[i], storm_len());
 		close(w->band[d].fd);
 		close(w->band[d].fd_ro);
 	}
@@ -2079,7 +2155,8 @@ static void parse_args(int argc, char **argv)
  */
 static bool setup_devices(void)
 {
-	unsigned char *buf = malloc(RACE_PAGES * page);
+	unsigned char *buf = malloc(BAND_PAGES * page);
+	uint64_t holes[RACE_WORDS] = { 0 };
 	int d, e, same, fd;
 	struct scullmap_geometry geo;
 
@@ -2097,7 +2174,7 @@ static bool setup_devices(void)
 		geo.qset = 2 + d;
 		if (ioctl(fd, SCULLMAP_IOC_RESET) ||
 		    ioctl(fd, SCULLMAP_IOC_SET_GEOMETRY, &geo) ||
-		    race_fill(fd, d, 1, 0, buf)) {
+		    race_fill(fd, d, 1, holes, buf)) {
 			say("# %s: emptying, setting the geometry, filling: %s\n",
 			    dev_path[d], strerror(errno));
 			close(fd);
@@ -2280,12 +2357,12 @@ int main(int argc, char **argv)
 	page = getpagesize();
 	band_bytes = BAND_PAGES * page;
 	/*
-	 * The race area first: emptying unmaps the mappings in the order of
-	 * their device offsets, so the racers' ones go first, soon after the
-	 * tree is replaced, while their faults may still run.
+	 * The race area first, after a hole of one quantum of the highest
+	 * order used, where the racers' storm mappings start (see op_pounce()).
 	 */
-	race_start = 0;
-	scratch_start = RACE_PAGES * page + (off_t)nr_procs * nr_threads * band_bytes;
+	race_start = (off_t)page << MAX_ORDER_USED;
+	scratch_start = race_start + RACE_PAGES * page +
+			(off_t)nr_procs * nr_threads * band_bytes;
 	append_start = scratch_start + SCRATCH_PAGES * page;
 	append_end = append_start + APPEND_PAGES * page;
 	size_max = append_end + MAX_WORKERS * 2 * page;

@@ -77,6 +77,7 @@
 #define STORM_MAPS	2	/* mappings of the race area a racer storms */
 #define RACE_SAMPLE	64	/* bytes a lock-free reader checks per page it maps */
 #define POUNCE_MS	100	/* a racer waits this long for a truncation */
+#define RACER_NAP_US	1000	/* and naps this long after its other reads */
 #define ANNOUNCE_US	2000	/* a truncation begins this long after its cue */
 #define HISTORY		16	/* operations shown when a worker fails */
 #define HISTORY_LEN	112
@@ -1149,7 +1150,8 @@ static void op_pounce(struct worker *w, struct mapping *unused __always_unused)
 static void op_race(struct worker *w, struct mapping *unused __always_unused)
 {
 	bool map = w->op == OP_RACE_MAP, drop = below(w, 4);
-	size_t first = below(w, RACE_PAGES), nr = 1 + below(w, RACE_PAGES - first);
+	size_t first = below(w, RACE_PAGES);
+	size_t nr = 1 + below(w, RACE_PAGES - first < 32 ? RACE_PAGES - first : 32);
 	size_t len = 1 + below(w, below(w, 4) ? page : 8 * page);
 	off_t off = race_start + below(w, RACE_PAGES * page - len + 1);
 	struct race_view v;
@@ -2065,6 +2067,9 @@ static void *worker_main(void *arg)
 		op = w->racer ? racer_op(w) : pick_op(w);
 		if (run_op(w, op))
 			count(&sh->done[op]);
+		/* a racer leaves the workers most of the processors */
+		if (w->racer && op != OP_RACE_POUNCE)
+			usleep(RACER_NAP_US);
 	}
 	while (w->nr_maps)
 		drop_mapping(w, 0);

@@ -5,12 +5,16 @@
  *
  *	stress [--seconds=N] [--procs=N] [--threads=N] [--seed=N] DEVICE...
  *
- * Every worker thread owns a band of BAND_PAGES pages on every device, at
- * the same offset on each, and is the only one to write there.  It keeps a
+ * A device starts with a hole of one quantum, then the race area of
+ * RACE_PAGES pages, which only truncations write: each refills it with the
+ * next generation of pattern_byte(), so that a reader knows from counters
+ * read around its read which bytes it may see.  Then come the bands: every
+ * worker thread owns a band of BAND_PAGES pages on every device, at the
+ * same offset on each, and is the only one to write there.  It keeps a
  * model of its bands: the byte it last wrote at each offset, 0 where it
- * wrote nothing since the device was last emptied (the data it writes is
- * never 0).  After the bands come a scratch area and an append area that
- * nobody models.  Three kinds of operations run in a random mix:
+ * wrote nothing since the device was last emptied (its data, of a stamp of
+ * its own, is never 0).  After the bands come a scratch area and an append
+ * area that nobody models.  Four kinds of operations run in a random mix:
  *
  * - Verified ones hold the device's read lock (a process-shared rwlock),
  *   touch only the worker's own band (or append area, for O_APPEND) and
@@ -19,8 +23,15 @@
  *   whose buffer is a mapping of the same device, GET_INFO.
  * - Truncations (open with O_TRUNC, RESET, RESET + SET_GEOMETRY) hold the
  *   write lock, bump the device's generation, which throws every model of
- *   it away, and check that the device's bands are gone: pages mapped
- *   before read SIGBUS after, SEEK_DATA finds nothing, read() gives zeros.
+ *   it away, and check that data they mapped and read before is gone: the
+ *   first pages of the worker's band, just written, and the race area
+ *   raise SIGBUS, SEEK_DATA finds nothing, read() gives zeros; then they
+ *   refill the race area, which the mapping made before must show.
+ * - Racing reads take no lock: read() and shared mappings of the race
+ *   area, checked against the generations the truncation counters allow
+ *   (race_byte_ok()), and read again once a truncation they overlapped has
+ *   returned.  Each worker process has a racer thread that does only
+ *   these, and pounces on truncations with a storm of faults (op_pounce()).
  * - Unverified ones take no lock on purpose, so that they race with the
  *   truncations: mappings at random offsets and lengths over the whole
  *   device and past its end, touched (each access gives data or SIGBUS),
@@ -34,7 +45,8 @@
  *
  * Any mismatch, unlisted errno, SIGSEGV or unexpected SIGBUS fails the run
  * with '#' lines naming the device, offset, expected and actual values and
- * the worker's last operations.  The parent is a watchdog: workers still
+ * the worker's last operations; so does a run in which a class of expected
+ * event (report_events()) never happened.  The parent is a watchdog: workers still
  * running GRACE_SECONDS after the end are killed and the run fails.  Output
  * is TAP.  The seed is printed: --seed=N replays each worker's sequence of
  * operations (not the interleaving of the workers, which the scheduler

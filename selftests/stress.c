@@ -962,10 +962,10 @@ static bool race_check(struct worker *w, const char *what, const struct race_vie
 		}
 	if (race_exact(v))
 		fail(w,
-		     "%s: race area offset 0x%jx reads 0x%02x, expected 0x%02x (generation %u%s, no truncation running)",
+		     "%s: race area offset 0x%jx reads 0x%02x, expected 0x%02x (generation %u%s, no truncation running)%s",
 		     what, (intmax_t)(off + i), got[i],
 		     race_hole(v, off + i) ? 0 : pattern_byte(off + i, v->c0 + 1),
-		     v->c0 + 1, race_hole(v, off + i) ? ", a hole" : "");
+		     v->c0 + 1, race_hole(v, off + i) ? ", a hole" : "", stale);
 	else
 		fail(w,
 		     "%s: race area offset 0x%jx reads 0x%02x: allowed 0 or generations %u..%u (truncation %u had returned before the read, %u began before it ended)%s",

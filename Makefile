@@ -7,7 +7,7 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check check-all demo bench stress selftests lint
+.PHONY: all modules clean check check-all demo bench stress selftests lint lab labs-check
 
 all: modules
 
@@ -45,3 +45,12 @@ bench:
 # leak checks; KERNEL=debug for KASAN, lockdep and kmemleak.
 stress:
 	tools/rig/run stress
+
+# The labs (labs/README): without NAME, list them; with NAME=, break the
+# driver as labs/NAME.patch does and show which test catches it.
+lab:
+	tools/rig/run lab $(NAME)
+
+# Every lab; fails if a lab's tests do not catch its bug.
+labs-check:
+	tools/rig/run labs-check

@@ -7,7 +7,8 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check check-all demo bench stress selftests lint lab labs-check
+.PHONY: all modules clean check check-all demo bench stress selftests lint deb \
+	selftests-install selftests-tar check-dkms shell trace lab labs-check
 
 all: modules
 
@@ -45,6 +46,36 @@ bench:
 # leak checks; KERNEL=debug for KASAN, lockdep and kmemleak.
 stress:
 	tools/rig/run stress
+
+# The Debian packages, built with debhelper and dh-dkms into build/deb/:
+# scullmap-dkms (the source DKMS builds for each kernel, and the udev rule)
+# and scullmap-tools (scullmap-mapper).
+deb:
+	tools/rig/run deb
+
+# A kselftest tree (run_kselftest.sh, kselftest-list.txt, the programs) in
+# INSTALL_PATH (default build/kselftest), as the kernel's selftests install
+# writes; selftests-tar packs it into INSTALL_PATH/kselftest-packages/.
+selftests-install:
+	tools/rig/run selftests-install
+
+selftests-tar:
+	tools/rig/run selftests-tar
+
+# CI's proof of `make deb` and `make selftests-install`: the package
+# installed with dpkg, the module built by DKMS for Debian 12's 6.1, the
+# kselftest tree run by run_kselftest.sh in the VM, then dpkg -r.
+check-dkms:
+	tools/rig/run check-dkms
+
+# The module loaded and a shell in the test VM (KERNEL= as for check).  Not
+# on a terminal, it runs the commands it reads: echo CMD | make shell
+shell:
+	@tools/rig/run shell
+
+# The demo's session with the trace events of each mapper call under it.
+trace:
+	tools/rig/run trace
 
 # The labs (labs/README): without NAME, list them; with NAME=, break the
 # driver as labs/NAME.patch does and show which test catches it.

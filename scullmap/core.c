@@ -19,6 +19,7 @@
 
 #include <uapi/scullmap.h>
 #include "scullmap.h"
+#include "trace.h"
 
 #define SCULLMAP_MAX_DEVS	32	/* per back end */
 
@@ -60,7 +61,7 @@ static struct class scullmap_class = {
  *  4. free the old tree: no reader and no mapping can reach it.
  */
 static int scullmap_replace_tree(struct scullmap_dev *dev, unsigned int order,
-				 unsigned int qset)
+				 unsigned int qset, enum scullmap_empty_reason why)
 {
 	struct scullmap_tree *old, *new;
 
@@ -69,6 +70,8 @@ static int scullmap_replace_tree(struct scullmap_dev *dev, unsigned int order,
 	if (!new)
 		return -ENOMEM;
 	old = rcu_replace_pointer(dev->tree, new, lockdep_is_held(&dev->lock));
+	/* Under the lock: no writer changes the old tree's counts now. */
+	trace_scullmap_empty(dev, why, old->size, old->nr_quanta << old->order);
 	synchronize_srcu(&dev->srcu);
 	scullmap_unmap_all(dev);
 	scullmap_tree_free(old);
@@ -96,7 +99,7 @@ static bool scullmap_tree_bare(struct scullmap_tree *tree)
 }
 
 /* Empty the device, as truncating a file to 0 does.  Mappings stay. */
-static int scullmap_empty(struct scullmap_dev *dev)
+static int scullmap_empty(struct scullmap_dev *dev, enum scullmap_empty_reason why)
 {
 	struct scullmap_tree *tree;
 	int err = 0;
@@ -105,7 +108,7 @@ static int scullmap_empty(struct scullmap_dev *dev)
 		return -EINTR;
 	tree = scullmap_locked_tree(dev);
 	if (!scullmap_tree_bare(tree))
-		err = scullmap_replace_tree(dev, tree->order, tree->qset);
+		err = scullmap_replace_tree(dev, tree->order, tree->qset, why);
 	mutex_unlock(&dev->lock);
 	return err;
 }
@@ -125,7 +128,7 @@ static int scullmap_open(struct inode *inode, struct file *filp)
 	/* Link the mappings of every open file into the one address_space. */
 	filp->f_mapping = dev->inode->i_mapping;
 	if ((filp->f_flags & O_TRUNC) && (filp->f_mode & FMODE_WRITE))
-		return scullmap_empty(dev);
+		return scullmap_empty(dev, SCULLMAP_EMPTY_TRUNC);
 	return 0;
 }
 
@@ -295,7 +298,8 @@ static long scullmap_set_geometry(struct scullmap_dev *dev, void __user *arg)
 	if (!scullmap_tree_empty(scullmap_locked_tree(dev)))
 		err = -EBUSY;
 	else
-		err = scullmap_replace_tree(dev, geo.order, geo.qset);
+		err = scullmap_replace_tree(dev, geo.order, geo.qset,
+					    SCULLMAP_EMPTY_GEOMETRY);
 	mutex_unlock(&dev->lock);
 	return err;
 }
@@ -312,7 +316,7 @@ static long scullmap_ioctl(struct file *filp, unsigned int cmd, unsigned long ar
 	case SCULLMAP_IOC_RESET:
 		if (!(filp->f_mode & FMODE_WRITE))
 			return -EBADF;
-		return scullmap_empty(dev);
+		return scullmap_empty(dev, SCULLMAP_EMPTY_RESET);
 	default:
 		return -ENOTTY;
 	}
@@ -533,3 +537,4 @@ module_exit(scullmap_exit);
 
 MODULE_DESCRIPTION("Character device with a fault-driven mmap on a quantum-set store");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(SCULLMAP_VERSION);

@@ -121,6 +121,21 @@ struct scullmap_usage {
 	unsigned int mappings;
 };
 
+/* What a fault answered, as the scullmap_fault trace event records it. */
+enum scullmap_fault_answer {
+	SCULLMAP_FAULT_NOPAGE,		/* pages mapped: the access goes on */
+	SCULLMAP_FAULT_RETRY,		/* none mapped, the access is retried */
+	SCULLMAP_FAULT_SIGBUS,
+	SCULLMAP_FAULT_OOM,
+};
+
+/* Why a device dropped what it held, for the scullmap_empty trace event. */
+enum scullmap_empty_reason {
+	SCULLMAP_EMPTY_TRUNC,		/* open() with O_TRUNC */
+	SCULLMAP_EMPTY_RESET,		/* the SCULLMAP_IOC_RESET ioctl */
+	SCULLMAP_EMPTY_GEOMETRY,	/* SCULLMAP_IOC_SET_GEOMETRY */
+};
+
 /* tree.c */
 struct scullmap_tree *scullmap_tree_new(const struct scullmap_backend *backend,
 					unsigned int order, unsigned int qset);

@@ -22,6 +22,9 @@
 
 #include "scullmap.h"
 
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 #define SCULLMAP_MAX_WINDOW	256
 #define SCULLMAP_DEFAULT_WINDOW	256
 #define SCULLMAP_BATCH		32	/* pages per vm_insert_pages() call */
@@ -145,11 +148,12 @@ static void scullmap_vm_close(struct vm_area_struct *vma)
  * Map the pages that hold data from the faulting one on: @window pages at
  * most, SCULLMAP_BATCH at a time, stopping at a hole, at the end of the
  * device, or at a page already mapped (-EBUSY: another thread's fault, or
- * an earlier run, got there first).
+ * an earlier run, got there first).  Returns the pages mapped; *@errp is
+ * the error that stopped the run, if one did.
  */
-static vm_fault_t scullmap_map_run(struct vm_fault *vmf,
-				   struct scullmap_tree *tree,
-				   unsigned long window)
+static unsigned long scullmap_map_run(struct vm_fault *vmf,
+				      struct scullmap_tree *tree,
+				      unsigned long window, int *errp)
 {
 	struct page *pages[SCULLMAP_BATCH];
 	unsigned long done = 0, want, found, left;
@@ -167,14 +171,20 @@ static vm_fault_t scullmap_map_run(struct vm_fault *vmf,
 		if (err || found < want)
 			break;
 	}
+	*errp = err;
+	return done;
+}
 
+/* The fault's answer, from what scullmap_map_run() mapped and met. */
+static vm_fault_t scullmap_fault_result(unsigned long mapped, int err)
+{
 	/*
 	 * -EBUSY: a PTE is there already.  -EFAULT: the run lies inside the
 	 * VMA, so the page table changed under us (newer kernels free empty
 	 * PTE tables on MADV_DONTNEED under the mmap lock held for reading).
 	 * Either way the access may simply be tried again.
 	 */
-	if (done || err == -EBUSY || err == -EFAULT)
+	if (mapped || err == -EBUSY || err == -EFAULT)
 		return VM_FAULT_NOPAGE;
 	if (err)
 		return vmf_error(err);
@@ -205,13 +215,17 @@ static vm_fault_t scullmap_vm_fault(struct vm_fault *vmf)
 {
 	struct scullmap_dev *dev = vmf->vma->vm_private_data;
 	unsigned long room = (vmf->vma->vm_end - vmf->address) >> PAGE_SHIFT;
+	unsigned long mapped;
 	vm_fault_t ret;
-	int idx;
+	int idx, err;
 
 	idx = srcu_read_lock(&dev->srcu);
-	ret = scullmap_map_run(vmf, srcu_dereference(dev->tree, &dev->srcu),
-			       min_t(unsigned long, room, READ_ONCE(fault_window)));
+	mapped = scullmap_map_run(vmf, srcu_dereference(dev->tree, &dev->srcu),
+				  min_t(unsigned long, room, READ_ONCE(fault_window)),
+				  &err);
 	srcu_read_unlock(&dev->srcu, idx);
+	ret = scullmap_fault_result(mapped, err);
+	trace_scullmap_fault(dev, vmf, mapped, err, ret);
 	return ret;
 }
 

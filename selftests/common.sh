@@ -6,6 +6,31 @@
 ksft_skip=4	# kselftest's "skipped"
 kmemleak=/sys/kernel/debug/kmemleak
 
+# find_module [KO]: print the module file to test: KO if given, else
+# scullmap.ko beside the scripts ($dir), else the one installed for the
+# running kernel (by the scullmap-dkms package: what `modprobe scullmap`
+# loads).  A compressed one is uncompressed into a temporary directory:
+# load_test hands the file to finit_module.
+find_module() {
+	if [ -n "$1" ] || [ -f "$dir/scullmap.ko" ]; then
+		echo "${1:-$dir/scullmap.ko}"
+		return
+	fi
+	m=$(modinfo -F filename scullmap 2>/dev/null)
+	[ -f "$m" ] ||
+		m=$(find "/lib/modules/$(uname -r)" -name 'scullmap.ko*' 2>/dev/null | head -n 1)
+	case "$m" in
+	*.ko.xz|*.ko.gz|*.ko.zst)
+		t=$(mktemp -d)
+		case "$m" in
+		*.xz)	xz -dc "$m" ;;
+		*.gz)	gzip -dc "$m" ;;
+		*)	zstd -dcq "$m" ;;
+		esac >"$t/scullmap.ko" && m=$t/scullmap.ko ;;
+	esac
+	echo "${m:-$dir/scullmap.ko}"
+}
+
 # check_can_run KO WHAT: exit unless WHAT ("the selftests") can run: as
 # root and with the module file KO (else skip), the module not loaded yet
 # (else fail).

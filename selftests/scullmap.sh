@@ -7,15 +7,18 @@
 #
 #	sudo ./scullmap.sh [path/to/scullmap.ko]
 #
+# Without a path: scullmap.ko beside the script, else the module installed
+# for the running kernel (the scullmap-dkms package's).
+#
 # Each program prints TAP between "# selftest: NAME" and
 # "# selftest: NAME exit=RC".  Exit status: 0 all passed, 1 a failure,
 # 4 skipped (kselftest's KSFT_SKIP: not root, or no module).
 
 dir=$(cd "$(dirname "$0")" && pwd)
-ko=${1:-$dir/scullmap.ko}
 rc=0
 
 . "$dir/common.sh"
+ko=$(find_module "${1:-}")
 check_can_run "$ko" "the scullmap selftests"
 export SCULLMAP_KO="$ko"
 
@@ -62,6 +65,7 @@ else
 	rc=1
 fi
 echo "$default_window" >$window
+run_test trace_test
 # Fault injection needs a kernel built for it (the rig's debug kernel);
 # elsewhere fault_test says why it skips.
 run_test fault_test

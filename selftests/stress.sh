@@ -13,11 +13,11 @@
 # passed, 1 on a failure, 4 (KSFT_SKIP) when not root or without a module.
 
 dir=$(cd "$(dirname "$0")" && pwd)
-ko=${1:-$dir/scullmap.ko}
-[ $# -gt 0 ] && shift
 rc=0
 
 . "$dir/common.sh"
+ko=$(find_module "${1:-}")
+[ $# -gt 0 ] && shift
 check_can_run "$ko" "the stress run"
 
 # Free memory in KiB after dropping what caches the kernel can: MemFree plus

@@ -51,6 +51,21 @@ debian_mirror() {
 	echo "$uri"
 }
 
+# The Debian security mirror this machine uses, if its sources name one.
+debian_security_mirror() {
+	local files
+
+	files=$(ls /etc/apt/sources.list.d/*.sources /etc/apt/sources.list \
+		/etc/apt/sources.list.d/*.list 2>/dev/null) || true
+	[ -n "$files" ] || return 0
+	# shellcheck disable=SC2086 # one path a line, no spaces in them
+	awk '/^URIs:/ { for (i = 2; i <= NF; i++)
+			if ($i ~ /security/) { print $i; exit } }
+	     $1 == "deb" { for (i = 2; i <= NF; i++)
+			if ($i ~ /^(https?|ftp):/ && $i ~ /security/) { print $i; exit } }' \
+		$files | head -n 1
+}
+
 # apt-get or apt-cache ($1) on a private package list for suite $2.  The
 # system's own sources and lists are never touched.
 private_apt() {
@@ -73,6 +88,14 @@ private_apt_update() {
 		return 0
 	fi
 	echo "deb [signed-by=$KEYRING] $(debian_mirror) $1 main" >"$dir/sources.list"
+	# A release's kernels move on in its security suite between point
+	# releases (bookworm's newest 6.1 is in bookworm-security).
+	case $1 in
+	*-*|sid|experimental) ;;
+	*)	[ -z "$(debian_security_mirror)" ] ||
+			echo "deb [signed-by=$KEYRING] $(debian_security_mirror) $1-security main" \
+				>>"$dir/sources.list" ;;
+	esac
 	say "updating the private package list for $1"
 	private_apt apt-get "$1" update >&2
 }
@@ -93,6 +116,7 @@ private_apt_unpack() {
 	local tmp
 
 	tmp=$(mktemp -d "$CACHE/dl.XXXXXX")
+	say "downloading $2 ($(private_apt_size "$1" "$2"))"
 	(cd "$tmp" && private_apt apt-get "$1" download "$2" >&2) ||
 		{ rm -rf "$tmp"; die "cannot download $2 from $1"; }
 	dpkg -x "$tmp"/*.deb "$3"
@@ -146,25 +170,60 @@ kernel_source_tree() {
 	echo "$dir/src"
 }
 
-# Debian's 6.12 from bookworm-backports, prebuilt: the newest version that
-# has headers, unpacked (dpkg -x) into the cache with its image, its common
-# headers and its kbuild.  Prints "VERSION VMLINUZ KDIR".
-debian_backports_kernel() {
-	local pkg ver dir root
+# The rig takes its kernels, the kselftest harness and its tools from
+# Debian's archive, through the mirror this host's own sources name: refuse
+# other distributions, with what works there.
+require_debian() {
+	local id
 
-	private_apt_update bookworm-backports
-	pkg=$(private_apt_newest bookworm-backports '^linux-headers-6\.12\.[0-9]+\+deb[0-9]+-amd64$')
-	[ -n "$pkg" ] || die "no linux-headers-6.12.*-amd64 in bookworm-backports"
+	id=$(. /etc/os-release 2>/dev/null && echo "${ID:-}")
+	[ "$id" = debian ] && return 0
+	die "the test rig runs on Debian 12 or 13 (this is ${id:-an unknown system})." \
+	    "Here: \`make deb\` (needs dpkg-dev, debhelper, dh-dkms) and dpkg -i," \
+	    "or \`make\` with linux-headers-\$(uname -r); see README.md"
+}
+
+# The Debian release this host runs (bookworm, trixie, ...).
+host_codename() {
+	local codename
+
+	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+	echo "${codename:-bookworm}"
+}
+
+# Debian's prebuilt kernel from suite $1 whose headers package matches regex
+# $2 (the newest one), unpacked (dpkg -x) into the cache with its unsigned
+# image, its headers (both halves) and its kbuild, never installed.  Prints
+# "VERSION VMLINUZ KDIR".
+debian_prebuilt_kernel() {
+	local suite=$1 pkg ver dir root pkgs
+
+	private_apt_update "$suite"
+	pkg=$(private_apt_newest "$suite" "$2")
+	[ -n "$pkg" ] || die "no package matching $2 in $suite"
 	ver=${pkg#linux-headers-}
 	ver=${ver%-amd64}
 	dir=$CACHE/linux-$ver
 	root=$dir/root
+	# The headers depend on their common half and on the kbuild tools,
+	# whose names differ between suites (linux-kbuild-6.1,
+	# linux-kbuild-6.12.95+deb12) ...
+	pkgs=$(private_apt apt-cache "$suite" depends "$pkg" |
+		awk '$1 == "Depends:" && $2 ~ /^linux-(headers|kbuild)-/ { print $2 }')
+	# ... and on tools the host runs, so those are installed: the compiler
+	# the kernel was built with (gcc-12 for Debian 12's), and pahole where
+	# the headers ship a vmlinux to make BTF from (6.12's kbuild needs it).
+	# shellcheck disable=SC2046 # one package name a word
+	need_packages $(private_apt apt-cache "$suite" depends $pkgs |
+		awk '$1 == "Depends:" && $2 ~ /^gcc-[0-9]+$/ { print $2 }
+		     $1 == "Depends:" && $2 == "<pahole>" { print "dwarves" }' | sort -u)
 	if [ ! -e "$dir/.complete" ]; then
-		say "fetching Debian's $ver-amd64 kernel and headers"
+		pkgs="$(private_apt_image "$suite" "$ver") $pkg $pkgs"
+		say "fetching Debian's $ver-amd64 kernel from $suite:" \
+		    "$(echo $pkgs | wc -w) packages, $(private_apt_size "$suite" $pkgs)"
 		rm -rf "$dir" && mkdir -p "$root"
-		for pkg in "linux-image-$ver-amd64-unsigned" "linux-headers-$ver-amd64" \
-			   "linux-headers-$ver-common" "linux-kbuild-$ver"; do
-			private_apt_unpack bookworm-backports "$pkg" "$root"
+		for pkg in $pkgs; do
+			private_apt_unpack "$suite" "$pkg" "$root"
 		done
 		# The headers include their common half by an absolute path.
 		sed -i "s|^include /usr/src/|include $root/usr/src/|" \
@@ -172,6 +231,102 @@ debian_backports_kernel() {
 		touch "$dir/.complete"
 	fi
 	echo "$ver-amd64 $root/boot/vmlinuz-$ver-amd64 $root/usr/src/linux-headers-$ver-amd64"
+}
+
+# The image package of kernel $2 in suite $1: the unsigned one where the
+# suite has it (the same kernel without the Secure Boot signature).
+private_apt_image() {
+	local pkg=linux-image-$2-amd64
+
+	if [ -n "$(private_apt_version "$1" "$pkg-unsigned")" ] &&
+	   [ "$(private_apt_version "$1" "$pkg-unsigned")" != "(none)" ]; then
+		pkg=$pkg-unsigned
+	fi
+	echo "$pkg"
+}
+
+# The download size of packages $2... of suite $1, e.g. "81 MB".
+private_apt_size() {
+	local suite=$1
+
+	shift
+	private_apt apt-cache "$suite" show --no-all-versions "$@" 2>/dev/null |
+		awk '/^Size:/ { s += $2 } END { printf "%.1f MB\n", s / 1e6 }'
+}
+
+# Debian 12's kernel (6.1), on any Debian host.
+debian_kernel() {
+	debian_prebuilt_kernel bookworm '^linux-headers-6\.1\.0-[0-9]+-amd64$'
+}
+
+# Debian's 6.12: Debian 13's own on a trixie host, else bookworm-backports'
+# (trixie's kbuild tools need trixie's C library).
+debian_612_kernel() {
+	local suite=bookworm-backports
+
+	[ "$(host_codename)" = trixie ] && suite=trixie
+	debian_prebuilt_kernel "$suite" '^linux-headers-6\.12\.[0-9]+\+deb[0-9]+-amd64$'
+}
+
+# Run "$@", a build that writes its objects under directory $1, and say
+# every RIG_PROGRESS_SECONDS (30) how far it got: objects built out of what
+# the last such build made, with the time it has left at this pace.  $2 names
+# the build in those lines.  The last build's count and time are kept in
+# $CACHE/progress-NAME.
+build_with_progress() {
+	local out=$1 name=$2 stats pid watcher rc=0 start=$SECONDS
+
+	stats=$CACHE/progress-${name// /-}
+	shift 2
+	"$@" &
+	pid=$!
+	progress_watch "$pid" "$out" "$name" "$stats" >/dev/null &
+	watcher=$!
+	wait "$pid" || rc=$?
+	kill "$watcher" 2>/dev/null || true
+	wait "$watcher" 2>/dev/null || true
+	if [ $rc -eq 0 ]; then
+		echo "$(count_objects "$out") $((SECONDS - start))" >"$stats"
+		say "$name: built in $(minutes $((SECONDS - start)))"
+	fi
+	return $rc
+}
+
+count_objects() {
+	find "$1" -name '*.o' 2>/dev/null | wc -l
+}
+
+# Seconds $1 as "4m05s".
+minutes() {
+	printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+}
+
+# The progress lines of build_with_progress while process $1 runs.  It
+# sleeps a second at a time so that it ends within a second of being killed.
+progress_watch() {
+	local pid=$1 out=$2 name=$3 stats=$4 every=${RIG_PROGRESS_SECONDS:-30}
+	local total=0 last=0 start=$SECONDS next n elapsed
+
+	[ -r "$stats" ] && read -r total last <"$stats"
+	if [ "${total:-0}" -gt 0 ]; then
+		say "$name: the last build made $total objects in $(minutes "$last")"
+	else
+		say "$name: no earlier build to compare with: counting objects"
+	fi
+	next=$((start + every))
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		[ $SECONDS -ge $next ] || continue
+		next=$((next + every))
+		n=$(count_objects "$out")
+		elapsed=$((SECONDS - start))
+		if [ "${total:-0}" -gt 0 ] && [ "$n" -gt 0 ] && [ "$n" -lt "$total" ]; then
+			say "$name: $n of ~$total objects ($((100 * n / total))%)," \
+			    "$(minutes $elapsed), about $(minutes $((elapsed * (total - n) / n))) left"
+		else
+			say "$name: $n objects built, $(minutes $elapsed)"
+		fi
+	done
 }
 
 # The debug kernel: kernel source tree $1 configured from tinyconfig and
@@ -197,22 +352,9 @@ debug_kernel() {
 		done <"$frag"
 		[ $missing -eq 0 ] || die "the debug kernel's config lost options (see above)"
 		# bzImage, and modules for the Module.symvers an external build needs
-		make -s -C "$src" O="$out" -j"$(($(nproc) + 1))" bzImage modules >&2
+		build_with_progress "$out" "debug kernel" \
+			make -s -C "$src" O="$out" -j"$(($(nproc) + 1))" bzImage modules >&2
 		touch "$out/.complete"
 	fi
 	echo "$(make -s -C "$src" O="$out" kernelrelease) $out/arch/x86/boot/bzImage $out"
-}
-
-# Debian bookworm's own kernel (linux-image-amd64 + linux-headers-amd64):
-# print "VERSION VMLINUZ KDIR" for the newest version that has both.
-debian_kernel() {
-	local v
-
-	for v in $(ls /boot/vmlinuz-*-amd64 2>/dev/null | sed 's|/boot/vmlinuz-||' | sort -rV); do
-		if [ -d "/usr/src/linux-headers-$v" ]; then
-			echo "$v /boot/vmlinuz-$v /usr/src/linux-headers-$v"
-			return 0
-		fi
-	done
-	die "no Debian kernel with matching headers in /boot and /usr/src"
 }

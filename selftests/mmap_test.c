@@ -134,33 +134,14 @@ static void check_dev(struct __test_metadata *_metadata, int fd, off_t off,
 	check_dev_as(_metadata, fd, off, len, off, gen, what);
 }
 
-/* Write generation @gen to the device at [@off, @off + @len). */
-static void fill(struct __test_metadata *_metadata, int fd, off_t off,
-		 size_t len, unsigned int gen)
-{
-	char *buf = malloc(len);
-	ssize_t n;
-
-	ASSERT_NE(NULL, buf);
-	pattern_fill(buf, off, len, gen);
-	n = full_pwrite(fd, buf, len, off);
-	free(buf);
-	ASSERT_EQ((ssize_t)len, n)
-		TH_LOG("pwrite of %zu bytes at %#llx: %s", len,
-		       (unsigned long long)off, strerror(errno));
-}
-
 /* Assert that reading and writing every page of [@addr, +@len) raise SIGBUS. */
 static void check_sigbus(struct __test_metadata *_metadata, char *addr,
 			 size_t len, const char *what)
 {
 	size_t page = getpagesize(), i;
-	char c;
 
+	check_reads_sigbus(_metadata, addr, len, what);
 	for (i = 0; i < len; i += page) {
-		ASSERT_EQ(SIGBUS, read_byte(addr + i, &c))
-			TH_LOG("%s: reading page %zu gave %#x, not SIGBUS",
-			       what, i / page, (unsigned char)c);
 		ASSERT_EQ(SIGBUS, write_byte(addr + i + page - 1, 0x5a))
 			TH_LOG("%s: writing page %zu did not raise SIGBUS",
 			       what, i / page);
@@ -226,24 +207,12 @@ DEVICE_VARIANTS(map, "/dev/scullmap1", "/dev/scullmapv1");
 
 FIXTURE_SETUP(map)
 {
-	struct scullmap_geometry geo = { .order = variant->order, .qset = QSET };
 	struct scullmap_info info;
 
-	self->fd = open(variant->path, O_RDWR);
-	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", variant->path, strerror(errno));
-	get_info(_metadata, self->fd, &info);
-	self->found.order = info.order;
-	self->found.qset = info.qset;
-	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
-		TH_LOG("RESET: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &geo))
-		TH_LOG("SET_GEOMETRY {%u, %u}: %s", geo.order, geo.qset,
-		       strerror(errno));
+	setup_device(_metadata, variant->path, variant->order, QSET,
+		     &self->fd, &self->found);
 	get_info(_metadata, self->fd, &info);
 	ASSERT_EQ(variant->backend, info.backend);
-	ASSERT_EQ(variant->order, info.order);
-	ASSERT_EQ(QSET, (int)info.qset);
-	ASSERT_EQ(0ULL, info.size);
 	ASSERT_EQ(0U, info.mappings) TH_LOG("mappings left by an earlier test");
 	ASSERT_EQ(getpagesize(), (int)info.page_size);
 	self->page = info.page_size;
@@ -259,13 +228,10 @@ FIXTURE_TEARDOWN(map)
 	for (i = 0; i < MAX_MAPS; i++)
 		if (self->maps.len[i])
 			munmap(self->maps.addr[i], self->maps.len[i]);
+	/* A test may have closed its file to check what outlives it. */
 	if (self->fd < 0)
 		self->fd = open(variant->path, O_RDWR);
-	/* Leave the device empty, with the geometry it had before the test. */
-	EXPECT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
-		TH_LOG("RESET: %s", strerror(errno));
-	EXPECT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &self->found))
-		TH_LOG("restoring the geometry: %s", strerror(errno));
+	restore_device(_metadata, self->fd, &self->found);
 	close(self->fd);
 }
 
@@ -317,7 +283,7 @@ TEST_F(map, whole_device)
 	struct scullmap_info info;
 	char *m, *p;
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	get_info(_metadata, self->fd, &info);
 	ASSERT_EQ(len, info.size);
 	ASSERT_EQ(3ULL * QSET + 1, info.quanta);
@@ -359,7 +325,7 @@ TEST_F(map, sections)
 	size_t j;
 	char *m;
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	for (i = 0; i < ARRAY_SIZE(sec); i++) {
 		m = map_fd(_metadata, &self->maps, self->fd, sec[i].off, sec[i].len, MAP_SHARED);
 		/* Last page first: the order of faults must not matter. */
@@ -385,9 +351,9 @@ TEST_F(map, sparse)
 	char *m, *p;
 	char zero[64];
 
-	fill(_metadata, self->fd, 0, 2 * q, 1);
-	fill(_metadata, self->fd, 3 * q, q, 1);
-	fill(_metadata, self->fd, 2 * qs, q, 1);
+	write_device(_metadata, self->fd, 0, 2 * q, 1);
+	write_device(_metadata, self->fd, 3 * q, q, 1);
+	write_device(_metadata, self->fd, 2 * qs, q, 1);
 	get_info(_metadata, self->fd, &info);
 	ASSERT_EQ(len, info.size);
 	ASSERT_EQ(4ULL, info.quanta);
@@ -433,7 +399,7 @@ TEST_F(map, past_the_end)
 	size_t len = size2 - size2 % page + 2 * page;
 	char *m, *p;
 
-	fill(_metadata, self->fd, 0, size, 1);
+	write_device(_metadata, self->fd, 0, size, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
 	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
 
@@ -449,7 +415,7 @@ TEST_F(map, past_the_end)
 		     "private, the page past the end");
 
 	/* Append, into a new quantum; the mapping follows. */
-	fill(_metadata, self->fd, size, size2 - size, 1);
+	write_device(_metadata, self->fd, size, size2 - size, 1);
 	check_map(_metadata, m, size2, 0, 1, "after appending");
 	check_map(_metadata, m + size2, page - size2 % page, size2, 0,
 		  "the rest of the new last page (should be zeros)");
@@ -470,13 +436,13 @@ TEST_F(map, store_past_end_not_data)
 	char *m, c;
 	size_t i;
 
-	fill(_metadata, self->fd, 0, end, 1);
+	write_device(_metadata, self->fd, 0, end, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, page, MAP_SHARED);
 	ASSERT_EQ(0, write_byte(m + end + 10, 0x7e))
 		TH_LOG("the last page maps whole, its tail too");
 
 	/* A write two pages on: the old tail is now inside the device. */
-	fill(_metadata, self->fd, 2 * page, 16, 2);
+	write_device(_metadata, self->fd, 2 * page, 16, 2);
 	ASSERT_EQ((ssize_t)sizeof(buf), pread(self->fd, buf, sizeof(buf), end));
 	for (i = 0; i < sizeof(buf) && !buf[i]; i++)
 		;
@@ -554,7 +520,7 @@ TEST_F(map, fault_maps_a_run)
 	ASSERT_GE(MAX_RUN_PAGES, pages)
 		TH_LOG("fault_window %zu is too big for the test", window);
 	/* Data everywhere: the window is the limit. */
-	fill(_metadata, self->fd, 0, pages * page, 1);
+	write_device(_metadata, self->fd, 0, pages * page, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, pages * page, MAP_SHARED);
 	check_mapped(_metadata, m, pages, 0, 0, "before any touch");
 	touch(_metadata, m, 1, "window");
@@ -575,8 +541,8 @@ TEST_F(map, fault_maps_a_run)
 
 	/* A hole of a quantum after two quanta of data, then one of data. */
 	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
-	fill(_metadata, self->fd, 0, 2 * qp * page, 1);
-	fill(_metadata, self->fd, 3 * qp * page, qp * page, 1);
+	write_device(_metadata, self->fd, 0, 2 * qp * page, 1);
+	write_device(_metadata, self->fd, 3 * qp * page, qp * page, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, 4 * qp * page, MAP_SHARED);
 	touch(_metadata, m, 0, "hole");
 	check_mapped(_metadata, m, 4 * qp, 0, min_pages(window, 2 * qp), "hole");
@@ -585,7 +551,7 @@ TEST_F(map, fault_maps_a_run)
 
 	/* The device ends 100 bytes into its third page. */
 	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
-	fill(_metadata, self->fd, 0, 2 * page + 100, 1);
+	write_device(_metadata, self->fd, 0, 2 * page + 100, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, 6 * page, MAP_SHARED);
 	touch(_metadata, m, 0, "end of the device");
 	check_mapped(_metadata, m, 6, 0, min_pages(window, 3), "end of the device");
@@ -599,7 +565,7 @@ TEST_F(map, shared_coherent)
 	char *m, *m2;
 	char buf[16];
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
 	m2 = map_fd(_metadata, &self->maps, self->fd, q, len - q, MAP_SHARED);
 	check_map(_metadata, m, len, 0, 1, "before the stores");
@@ -617,7 +583,7 @@ TEST_F(map, shared_coherent)
 		  "another mapping, after a store into the first");
 
 	/* write() seen by the mapping, already faulted in, at once. */
-	fill(_metadata, self->fd, 0, len, 3);
+	write_device(_metadata, self->fd, 0, len, 3);
 	check_map(_metadata, m, len, 0, 3, "after write()");
 	check_map(_metadata, m2, len - q, q, 3, "another mapping, after write()");
 
@@ -640,7 +606,7 @@ TEST_F(map, private_cow)
 	char *p, *m;
 	char c;
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
 
@@ -659,7 +625,7 @@ TEST_F(map, private_cow)
 	check_map(_metadata, m, len, 0, 1, "shared mapping after private stores");
 
 	/* The pages not stored to still track the device. */
-	fill(_metadata, self->fd, 0, len, 3);
+	write_device(_metadata, self->fd, 0, len, 3);
 	check_map(_metadata, p + w1 + 5, 20, w1 + 5, 2,
 		  "private copy after write()");
 	check_map(_metadata, p + w2 + 7, 1, w2 + 7, 2,
@@ -682,7 +648,7 @@ TEST_F(map, fork)
 	struct diff d;
 	pid_t pid;
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
 	p = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_PRIVATE);
 	/* Leave the last page unfaulted in the parent. */
@@ -750,7 +716,7 @@ TEST_F(map, partial_munmap)
 	size_t len = qs + 2 * q;
 	char *m;
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
 	check_map(_metadata, m, q, 0, 1, "before munmap");
 	ASSERT_EQ(1, mappings(_metadata, self->fd));
@@ -782,7 +748,7 @@ TEST_F(map, mremap_move)
 	size_t len = 2 * q + page;
 	char *m, *to, *got;
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
 	check_map(_metadata, m, q, 0, 1, "before mremap");	/* half faulted */
 
@@ -811,7 +777,7 @@ TEST_F(map, mremap_grow)
 	size_t len2 = len + 3 * page;
 	char *area, *m, *got;
 
-	fill(_metadata, self->fd, 0, size, 1);
+	write_device(_metadata, self->fd, 0, size, 1);
 	/*
 	 * The mapping is followed by a page of another mapping, so that it
 	 * cannot grow in place: growing it must move it.
@@ -838,7 +804,7 @@ TEST_F(map, mremap_grow)
 	check_sigbus(_metadata, got + len, len2 - len, "the new pages, past the end");
 
 	/* Data written there later shows in the grown mapping. */
-	fill(_metadata, self->fd, size, len + page - size, 1);
+	write_device(_metadata, self->fd, size, len + page - size, 1);
 	check_map(_metadata, got, len + page, 0, 1, "the new page, after a write()");
 	check_sigbus(_metadata, got + len + page, len2 - len - page,
 		     "the new pages still past the end");
@@ -856,9 +822,9 @@ TEST_F(map, io_through_own_mapping)
 	size_t a = 0, b = qs, c = 2 * qs, d = 3 * qs;
 	char *m, *p;
 
-	fill(_metadata, self->fd, a, len, 1);
-	fill(_metadata, self->fd, b, len, 2);
-	fill(_metadata, self->fd, c, len, 3);
+	write_device(_metadata, self->fd, a, len, 1);
+	write_device(_metadata, self->fd, b, len, 2);
+	write_device(_metadata, self->fd, c, len, 3);
 	/* Both cover region d too, which holds no data yet. */
 	m = map_fd(_metadata, &self->maps, self->fd, 0, d + len, MAP_SHARED);
 	p = map_fd(_metadata, &self->maps, self->fd, 0, d + len, MAP_PRIVATE);
@@ -920,7 +886,7 @@ static void empty_while_mapped(struct __test_metadata *_metadata,
 	q = page << info.order;
 	len = q * info.qset + q + page;
 
-	fill(_metadata, dev_fd, 0, len, 1);
+	write_device(_metadata, dev_fd, 0, len, 1);
 	m = map_fd(_metadata, maps, dev_fd, 0, len, MAP_SHARED);
 	/* The private mapping through another file, closed at once. */
 	fd = open(path, O_RDWR);
@@ -951,7 +917,7 @@ static void empty_while_mapped(struct __test_metadata *_metadata,
 	check_sigbus(_metadata, p, len, "private, after emptying");
 
 	/* Written again: the same mappings show the new data. */
-	fill(_metadata, dev_fd, 0, len, 3);
+	write_device(_metadata, dev_fd, 0, len, 3);
 	check_map(_metadata, m, len, 0, 3, "shared, after writing again");
 	check_map(_metadata, p, len, 0, 3, "private, after writing again");
 }
@@ -1100,7 +1066,7 @@ TEST_F(map, threads)
 	 * Regions in order: one per faulting thread, those the reading threads
 	 * share, one per writing thread.  The writers' hold no data yet.
 	 */
-	fill(_metadata, self->fd, 0, (FAULTERS + READERS) * region, 1);
+	write_device(_metadata, self->fd, 0, (FAULTERS + READERS) * region, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
 	ASSERT_EQ(0, pthread_barrier_init(&start, NULL, WORKERS));
 	memset(w, 0, sizeof(w));
@@ -1324,7 +1290,7 @@ TEST_F(map, mmap_errors)
 	char *m;
 
 	ASSERT_EQ(1ULL << 40, (unsigned long long)max);
-	fill(_metadata, self->fd, 0, page, 1);
+	write_device(_metadata, self->fd, 0, page, 1);
 
 	m = mmap(NULL, page, PROT_READ, MAP_SHARED, self->fd, page / 2);
 	EXPECT_EQ(MAP_FAILED, m) TH_LOG("mmap at an unaligned offset worked");
@@ -1388,7 +1354,7 @@ TEST_F(map, mmap_bad_args)
 	unsigned int i;
 	char *m;
 
-	fill(_metadata, self->fd, 0, page, 1);
+	write_device(_metadata, self->fd, 0, page, 1);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
 		errno = 0;
 		m = mmap(NULL, cases[i].len, PROT_READ, cases[i].flags, self->fd, cases[i].off);
@@ -1422,7 +1388,7 @@ TEST_F(map, mmap_access_mode)
 	char *m, *p;
 	int rfd, wfd;
 
-	fill(_metadata, self->fd, 0, 2 * page, 1);
+	write_device(_metadata, self->fd, 0, 2 * page, 1);
 	rfd = open(variant->path, O_RDONLY);
 	ASSERT_LE(0, rfd);
 	wfd = open(variant->path, O_WRONLY);
@@ -1474,8 +1440,8 @@ TEST_F(map, io_faulting_buffer)
 	char *m, *ro;
 
 	/* Quanta 0 and 2 hold data; quantum 1 is a hole. */
-	fill(_metadata, self->fd, 0, q, 1);
-	fill(_metadata, self->fd, 2 * q, q, 2);
+	write_device(_metadata, self->fd, 0, q, 1);
+	write_device(_metadata, self->fd, 2 * q, q, 2);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, 3 * q, MAP_SHARED);
 
 	errno = 0;
@@ -1526,7 +1492,7 @@ TEST_F(map, mremap_past_max_size)
 	const off_t last = self->max_size - page;
 	char *m, *got;
 
-	fill(_metadata, self->fd, last, page, 1);
+	write_device(_metadata, self->fd, last, page, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, last, page, MAP_SHARED);
 	check_map(_metadata, m, page, last, 1, "the last page below 1 TiB");
 	got = mremap(m, page, 3 * page, MREMAP_MAYMOVE);
@@ -1543,7 +1509,7 @@ TEST_F(map, outlives_close)
 	char *m;
 	int fd;
 
-	fill(_metadata, self->fd, 0, len, 1);
+	write_device(_metadata, self->fd, 0, len, 1);
 	m = map_fd(_metadata, &self->maps, self->fd, 0, len, MAP_SHARED);
 	ASSERT_EQ(0, close(self->fd));
 	self->fd = -1;

@@ -147,24 +147,11 @@ DEVICE_VARIANTS(rw, "/dev/scullmap1", "/dev/scullmapv1");
 
 FIXTURE_SETUP(rw)
 {
-	struct scullmap_geometry geo = { .order = variant->order, .qset = TEST_QSET };
 	struct scullmap_info info;
 
-	self->fd = open(variant->path, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->fd) TH_LOG("%s: %s", variant->path, strerror(errno));
+	setup_device(_metadata, variant->path, variant->order, TEST_QSET,
+		     &self->fd, &self->found);
 	get_info(_metadata, self->fd, &info);
-	self->found.order = info.order;
-	self->found.qset = info.qset;
-	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET))
-		TH_LOG("RESET: %s", strerror(errno));
-	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &geo))
-		TH_LOG("SET_GEOMETRY {%u, %u} on an empty device: %s",
-		       geo.order, geo.qset, strerror(errno));
-	get_info(_metadata, self->fd, &info);
-	ASSERT_EQ(variant->order, info.order) TH_LOG("the geometry did not take");
-	ASSERT_EQ(TEST_QSET, info.qset) TH_LOG("the geometry did not take");
-	ASSERT_EQ(0U, info.size) TH_LOG("RESET left bytes in the device");
-	ASSERT_EQ(0U, info.quanta) TH_LOG("RESET left quanta in the device");
 	self->page = sysconf(_SC_PAGESIZE);
 	ASSERT_EQ(self->page, info.page_size);
 	self->q = self->page << variant->order;
@@ -173,22 +160,7 @@ FIXTURE_SETUP(rw)
 
 FIXTURE_TEARDOWN(rw)
 {
-	int ret;
-
-	/*
-	 * Leave the device empty, with the geometry it had before the test.
-	 * The messages are printed by hand: after a failed ASSERT the harness
-	 * runs this with its trigger still set, and a TH_LOG() after an
-	 * EXPECT would print although the EXPECT passed.
-	 */
-	ret = ioctl(self->fd, SCULLMAP_IOC_RESET);
-	if (ret)
-		TH_LOG("RESET in teardown: %s", strerror(errno));
-	EXPECT_EQ(0, ret);
-	ret = ioctl(self->fd, SCULLMAP_IOC_SET_GEOMETRY, &self->found);
-	if (ret)
-		TH_LOG("restoring the geometry: %s", strerror(errno));
-	EXPECT_EQ(0, ret);
+	restore_device(_metadata, self->fd, &self->found);
 	close(self->fd);
 }
 

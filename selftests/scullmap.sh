@@ -65,6 +65,7 @@ else
 	rc=1
 fi
 echo "$default_window" >$window
+run_test gup_test
 run_test trace_test
 # Fault injection needs a kernel built for it (the rig's debug kernel);
 # elsewhere fault_test says why it skips.

@@ -323,6 +323,90 @@ static inline void check_gone(struct __test_metadata *_metadata, const char *whe
 	EXPECT_EQ(-1, scullmap_major()) TH_LOG("%s", when);
 }
 
+/*
+ * The setup of a device test: open @path read-write into *@fd, note its
+ * geometry in @found (for the teardown to put back), empty it, and give it
+ * quanta of @order with @qset to a set.
+ */
+static inline void setup_device(struct __test_metadata *_metadata,
+				const char *path, unsigned int order,
+				unsigned int qset, int *fd,
+				struct scullmap_geometry *found)
+{
+	struct scullmap_geometry geo = { .order = order, .qset = qset };
+	struct scullmap_info info;
+
+	*fd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, *fd) TH_LOG("%s: %s", path, strerror(errno));
+	get_info(_metadata, *fd, &info);
+	found->order = info.order;
+	found->qset = info.qset;
+	ASSERT_EQ(0, ioctl(*fd, SCULLMAP_IOC_RESET))
+		TH_LOG("RESET: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(*fd, SCULLMAP_IOC_SET_GEOMETRY, &geo))
+		TH_LOG("SET_GEOMETRY {%u, %u} on an empty device: %s",
+		       order, qset, strerror(errno));
+	get_info(_metadata, *fd, &info);
+	ASSERT_EQ(order, info.order) TH_LOG("the geometry did not take");
+	ASSERT_EQ(qset, info.qset) TH_LOG("the geometry did not take");
+	ASSERT_EQ(0ULL, info.size) TH_LOG("RESET left bytes in the device");
+	ASSERT_EQ(0ULL, info.quanta) TH_LOG("RESET left quanta in the device");
+}
+
+/*
+ * The teardown's half of setup_device(): leave the device empty, with the
+ * geometry @found.  The messages are printed by hand: after a failed
+ * ASSERT the harness runs the teardown with its trigger still set, and a
+ * TH_LOG() after an EXPECT would print although the EXPECT passed.
+ */
+static inline void restore_device(struct __test_metadata *_metadata, int fd,
+				  struct scullmap_geometry *found)
+{
+	int ret;
+
+	ret = ioctl(fd, SCULLMAP_IOC_RESET);
+	if (ret)
+		TH_LOG("RESET in teardown: %s", strerror(errno));
+	EXPECT_EQ(0, ret);
+	ret = ioctl(fd, SCULLMAP_IOC_SET_GEOMETRY, found);
+	if (ret)
+		TH_LOG("restoring the geometry {%u, %u}: %s", found->order,
+		       found->qset, strerror(errno));
+	EXPECT_EQ(0, ret);
+}
+
+/* Write generation @gen to the device at [@off, +@len), all of it. */
+static inline void write_device(struct __test_metadata *_metadata, int fd,
+				off_t off, size_t len, unsigned int gen)
+{
+	unsigned char *buf = malloc(len);
+	ssize_t n;
+
+	ASSERT_NE(NULL, buf);
+	pattern_fill(buf, off, len, gen);
+	n = full_pwrite(fd, buf, len, off);
+	free(buf);
+	ASSERT_EQ((ssize_t)len, n)
+		TH_LOG("pwrite of %zu bytes at %#llx: %s", len,
+		       (unsigned long long)off, strerror(errno));
+}
+
+/* Assert that reading every page of [@addr, +@len) raises SIGBUS. */
+static inline void check_reads_sigbus(struct __test_metadata *_metadata,
+				      const char *addr, size_t len,
+				      const char *what)
+{
+	size_t page = getpagesize(), i;
+	char c;
+
+	/* Braces: an ASSERT is two statements, the check and its message. */
+	for (i = 0; i < len; i += page) {
+		ASSERT_EQ(SIGBUS, read_byte(addr + i, &c))
+			TH_LOG("%s: reading page %zu gave %#x, not SIGBUS",
+			       what, i / page, (unsigned char)c);
+	}
+}
+
 #endif /* __KSELFTEST_HARNESS_H */
 
 #endif /* SCULLMAP_TEST_H */

@@ -8,7 +8,7 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
 .PHONY: all modules clean check check-all demo bench stress selftests lint deb \
-	selftests-install selftests-tar check-dkms shell trace
+	selftests-install selftests-tar check-dkms shell trace lab labs-check
 
 all: modules
 
@@ -76,3 +76,12 @@ shell:
 # The demo's session with the trace events of each mapper call under it.
 trace:
 	tools/rig/run trace
+
+# The labs (labs/README): without NAME, list them; with NAME=, break the
+# driver as labs/NAME.patch does and show which test catches it.
+lab:
+	tools/rig/run lab $(NAME)
+
+# Every lab; fails if a lab's tests do not catch its bug.
+labs-check:
+	tools/rig/run labs-check

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * scullmap - the kernel interfaces that changed between the kernels the
- * driver supports (6.1 to 7.2), each behind one helper.  Only this file
- * tests LINUX_VERSION_CODE.
+ * driver supports (6.1 to 7.3, the newest tested), each behind one helper.
+ * Only this file tests LINUX_VERSION_CODE.
  */
 #ifndef _SCULLMAP_COMPAT_H
 #define _SCULLMAP_COMPAT_H
@@ -19,10 +19,14 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 #endif
 
 /*
- * f_op->mmap_prepare describes the mapping before the VMA exists, and
- * vm_ops->mapped then reports it mapped.  Both predate 7.2, but 7.2 is the
- * first kernel scullmap was built and tested against with them; older
- * kernels get f_op->mmap, which 7.2 still accepts.
+ * Which mmap interface each kernel gets:
+ * - 6.1 to 7.1: f_op->mmap, which sets VM_MIXEDMAP with vm_flags_set()
+ *   (the helper above before 6.3).  f_op->mmap_prepare exists from 6.16,
+ *   but two things scullmap's version of it needs came later:
+ *   vma_desc_set_flags() with VMA_MIXEDMAP_BIT (7.0) and vm_ops->mapped
+ *   (7.1); and scullmap was never built on 6.16 to 7.1.
+ * - 7.2 on (tested on 7.2 and 7.3): f_op->mmap_prepare describes the
+ *   mapping before the VMA exists, and vm_ops->mapped reports it mapped.
  */
 #if KERNEL_VERSION(7, 2, 0) <= LINUX_VERSION_CODE
 #define SCULLMAP_HAVE_MMAP_PREPARE

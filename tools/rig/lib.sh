@@ -123,27 +123,51 @@ private_apt_unpack() {
 	rm -rf "$tmp"
 }
 
-# The newest kernel source in Debian sid, unpacked once into the cache.
-# Prints the directory that holds its linux-source-*.tar.xz and the few files
-# the rig takes from it (the kselftest harness, checkpatch).
+# The suites that may hold Debian's newest linux-source-X.Y: unstable,
+# experimental (its list holds only its own packages) and the backports of
+# the newest stable release.  A new stable release adds its backports here.
+KERNEL_SOURCE_SUITES="sid experimental trixie-backports"
+
+# Print "SUITE PACKAGE VERSION" of the newest linux-source-X.Y that the
+# suites of KERNEL_SOURCE_SUITES offer; nothing if none can be reached.
+newest_kernel_source() {
+	local suite pkg ver best=""
+
+	for suite in $KERNEL_SOURCE_SUITES; do
+		private_apt_update "$suite" || continue
+		pkg=$(private_apt_newest "$suite" '^linux-source-[0-9.]+$') || continue
+		[ -n "$pkg" ] || continue
+		ver=$(private_apt_version "$suite" "$pkg") || continue
+		case $ver in ""|"(none)") continue ;; esac
+		if [ -z "$best" ] || dpkg --compare-versions "$ver" gt "${best##* }"; then
+			best="$suite $pkg $ver"
+		fi
+	done
+	echo "$best"
+}
+
+# The newest kernel source in Debian (newest_kernel_source), unpacked once
+# into the cache.  Prints the directory that holds its linux-source-*.tar.xz
+# and the few files the rig takes from it (the kselftest harness, checkpatch).
 kernel_source() {
-	local pkg ver dir src
+	local suite pkg ver dir src
 
 	mkdir -p "$CACHE"
-	if private_apt_update sid && pkg=$(private_apt_newest sid '^linux-source-[0-9.]+$') &&
-	   [ -n "$pkg" ] && ver=$(private_apt_version sid "$pkg") && [ -n "$ver" ]; then
+	read -r suite pkg ver <<<"$(newest_kernel_source)"
+	if [ -n "$ver" ]; then
 		dir=$CACHE/$pkg-$ver
+		say "kernel source: $pkg $ver from $suite"
 	else
 		dir=$(ls -d "$CACHE"/linux-source-*/ 2>/dev/null | sort -V | tail -n 1)
-		[ -n "$dir" ] || die "cannot reach Debian sid for linux-source"
-		say "sid unreachable: using the cached ${dir%/}"
+		[ -n "$dir" ] || die "cannot reach Debian ($KERNEL_SOURCE_SUITES) for linux-source"
+		say "Debian unreachable: using the cached ${dir%/}"
 		echo "${dir%/}"
 		return 0
 	fi
 	if [ ! -e "$dir/.complete" ]; then
 		say "fetching $pkg $ver (kselftest harness, checkpatch)"
 		rm -rf "$dir" && mkdir -p "$dir"
-		private_apt_unpack sid "$pkg" "$dir/deb"
+		private_apt_unpack "$suite" "$pkg" "$dir/deb"
 		src=$(ls "$dir"/deb/usr/src/linux-source-*.tar.xz)
 		mv "$src" "$dir/" && rm -rf "$dir/deb"
 		src=$dir/$(basename "$src")

@@ -28,7 +28,7 @@ selftests:
 lint:
 	tools/rig/run lint
 
-# KERNEL=6.1 (default), 6.12 or debug picks the kernel to boot.
+# KERNEL=6.1 (default), 6.12, debug or release picks the kernel to boot.
 check:
 	tools/rig/run check
 

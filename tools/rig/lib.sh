@@ -353,32 +353,47 @@ progress_watch() {
 	done
 }
 
-# The debug kernel: kernel source tree $1 configured from tinyconfig and
-# tools/rig/debug.config, built once per source version and fragment into
-# the cache.  Prints "VERSION BZIMAGE KDIR".
-debug_kernel() {
-	local src=$1 frag=$TOP/tools/rig/debug.config key out line missing=0
+# A kernel built here: kernel source tree $1 configured from tinyconfig and
+# the fragments tools/rig/base.config and $2 (none for the release kernel),
+# built once per source version and fragments into the cache.  $3 names it.
+# Prints "VERSION BZIMAGE KDIR".
+built_kernel() {
+	local src=$1 name=$3 key out line missing=0 frags
 
-	key=$(cat "$src/Makefile" "$frag" | sha256sum | cut -c1-12)
-	out=$CACHE/debug-kernel-$key
+	frags=("$TOP/tools/rig/base.config")
+	[ -n "$2" ] && frags+=("$2")
+	key=$(cat "$src/Makefile" "${frags[@]}" | sha256sum | cut -c1-12)
+	out=$CACHE/$name-kernel-$key
 	if [ ! -e "$out/.complete" ]; then
-		say "building the debug kernel in $out (once per source and config: minutes)"
+		say "building the $name kernel in $out (once per source and config: minutes)"
 		rm -rf "$out" && mkdir -p "$out"
 		make -s -C "$src" O="$out" tinyconfig >&2
-		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$frag" >/dev/null
+		"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" \
+			"${frags[@]}" >/dev/null
 		make -s -C "$src" O="$out" olddefconfig >&2
 		while read -r line; do
 			case $line in
 			CONFIG_*|"# CONFIG_"*)
 				grep -qxF "$line" "$out/.config" ||
-					{ say "debug.config: not in effect: $line"; missing=1; } ;;
+					{ say "$name kernel: not in effect: $line"; missing=1; } ;;
 			esac
-		done <"$frag"
-		[ $missing -eq 0 ] || die "the debug kernel's config lost options (see above)"
+		done < <(cat "${frags[@]}")
+		[ $missing -eq 0 ] || die "the $name kernel's config lost options (see above)"
 		# bzImage, and modules for the Module.symvers an external build needs
-		build_with_progress "$out" "debug kernel" \
+		build_with_progress "$out" "$name kernel" \
 			make -s -C "$src" O="$out" -j"$(($(nproc) + 1))" bzImage modules >&2
 		touch "$out/.complete"
 	fi
 	echo "$(make -s -C "$src" O="$out" kernelrelease) $out/arch/x86/boot/bzImage $out"
+}
+
+# The debug kernel: KASAN, lockdep, DEBUG_VM, kmemleak, fault injection.
+debug_kernel() {
+	built_kernel "$1" "$TOP/tools/rig/debug.config" debug
+}
+
+# The release kernel: the same source and base without the debugging, for
+# the benchmark.
+release_kernel() {
+	built_kernel "$1" "" release
 }

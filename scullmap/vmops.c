@@ -217,6 +217,8 @@ static vm_fault_t scullmap_fault_result(unsigned long mapped, int err)
  * at fault time, so a fault that cannot map a PMD maps its one page with
  * vmf_insert_page_mkwrite().  Only shared mappings of a huge device, placed
  * so that a PMD fits, pay that price; scullmap_mmap_prepare() decides.
+ * (Private ones keep VM_MIXEDMAP and PTEs: a write copies a page, and a
+ * PMD entry would have to be split for it anyway.)
  */
 static bool scullmap_pmd_mappable(const struct vm_area_desc *desc)
 {
@@ -226,7 +228,7 @@ static bool scullmap_pmd_mappable(const struct vm_area_desc *desc)
 	int idx;
 
 	if (dev->backend != &scullmap_pages_backend ||
-	    !vma_desc_test(desc, VMA_SHARED_BIT))
+	    !vma_desc_test(desc, VMA_MAYSHARE_BIT))
 		return false;
 	/* Where address and file offset agree modulo 2 MiB, and 2 MiB fit. */
 	if (((desc->start >> PAGE_SHIFT) - desc->pgoff) & (pmd_pages - 1) ||

@@ -10,6 +10,13 @@
  * while the block is still in use.  That is why LDD3's scullp refused mmap
  * at order > 0.  split_page() turns the block into 2^order order-0 pages,
  * each with its own count, so each can be mapped, and freed, on its own.
+ *
+ * A quantum of SCULLMAP_HUGE_ORDER (2 MiB with 4 KiB pages: what one PMD
+ * entry maps) is allocated the other way the kernel offers: as a compound
+ * page, a large folio, whose one reference count stands for all its pages.
+ * Mapping any of its pages takes a reference to the folio, so it is freed
+ * only when the driver and every mapping and pin have let go.  Unlike split
+ * pages, it can be mapped whole by a PMD entry (see vmops.c).
  */
 #include <linux/gfp.h>
 #include <linux/mm.h>
@@ -20,11 +27,15 @@
 static void *scullmap_pages_alloc(unsigned int order)
 {
 	/* Charged to the memory cgroup of the task that writes. */
-	struct page *page = alloc_pages(SCULLMAP_GFP | __GFP_ZERO, order);
+	gfp_t gfp = SCULLMAP_GFP | __GFP_ZERO;
+	struct page *page;
 
+	if (order == SCULLMAP_HUGE_ORDER)
+		gfp |= __GFP_COMP;
+	page = alloc_pages(gfp, order);
 	if (!page)
 		return NULL;
-	if (order)
+	if (order && order != SCULLMAP_HUGE_ORDER)
 		split_page(page, order);
 	return page_address(page);
 }
@@ -34,6 +45,10 @@ static void scullmap_pages_free(void *quantum, unsigned int order)
 	unsigned long i;
 
 	/* A put, not a free: a page still mapped lives until it is unmapped. */
+	if (order == SCULLMAP_HUGE_ORDER) {
+		folio_put(virt_to_folio(quantum));
+		return;
+	}
 	for (i = 0; i < 1UL << order; i++)
 		put_page(virt_to_page(quantum + i * PAGE_SIZE));
 }

@@ -32,4 +32,15 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 #define SCULLMAP_HAVE_MMAP_PREPARE
 #endif
 
+/*
+ * PMD entries for huge quanta (vmops.c) need vmf_insert_folio_pmd() and
+ * vmf_insert_page_mkwrite(), which came after 6.12 (in 6.15, by the dates
+ * of their patches), and a kernel built with transparent huge pages.
+ * scullmap uses them from 7.3, the kernel they were tested on, whose
+ * vma_desc_test() the mmap_prepare side needs.
+ */
+#if KERNEL_VERSION(7, 3, 0) <= LINUX_VERSION_CODE && defined(CONFIG_TRANSPARENT_HUGEPAGE)
+#define SCULLMAP_HAVE_PMD_MAPPINGS
+#endif
+
 #endif /* _SCULLMAP_COMPAT_H */

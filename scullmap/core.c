@@ -332,6 +332,10 @@ static const struct file_operations scullmap_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 #ifdef SCULLMAP_HAVE_MMAP_PREPARE
 	.mmap_prepare = scullmap_mmap_prepare,
+#ifdef SCULLMAP_HAVE_PMD_MAPPINGS
+	/* Mappings of 2 MiB or more start on a 2 MiB boundary, as PMDs do. */
+	.get_unmapped_area = thp_get_unmapped_area,
+#endif
 #else
 	.mmap = scullmap_mmap,
 #endif
@@ -373,6 +377,7 @@ static int scullmap_dev_init(struct scullmap_dev *dev, bool use_vmalloc)
 		return -ENOMEM;
 	RCU_INIT_POINTER(dev->tree, tree);
 	mutex_init(&dev->lock);
+	init_rwsem(&dev->pmd_sem);
 	atomic_set(&dev->mappings, 0);
 
 	err = init_srcu_struct(&dev->srcu);

@@ -9,6 +9,7 @@
 #include <linux/device.h>
 #include <linux/gfp.h>
 #include <linux/mutex.h>
+#include <linux/rwsem.h>
 #include <linux/srcu.h>
 #include <linux/xarray.h>
 
@@ -24,6 +25,13 @@
 
 /* No write goes past this size (EFBIG).  Sparse devices take no memory for holes. */
 #define SCULLMAP_MAX_BYTES	BIT_ULL(40)
+
+/*
+ * The order of a huge quantum: PMD_SIZE bytes, what one entry of a
+ * page-middle directory maps.  The page-allocator back end makes such a
+ * quantum one large folio, which a fault may map whole (see vmops.c).
+ */
+#define SCULLMAP_HUGE_ORDER	(PMD_SHIFT - PAGE_SHIFT)
 
 /*
  * How the driver allocates what writes make it hold: charged to the
@@ -91,6 +99,9 @@ struct scullmap_tree {
  *            them
  * @lock:     write side of @tree: write, emptying, geometry changes.  Never
  *            taken by the fault path (see Documentation/fault-path.rst)
+ * @pmd_sem:  taken only by the fault path, in mappings that may hold PMD
+ *            entries: for writing to install one, for reading to install a
+ *            PTE (see scullmap_map_page() in vmops.c)
  * @backend:  the allocator of this device's quanta
  * @inode:    an anonymous inode whose address_space every open file of the
  *            device shares, so that emptying it can unmap all mappings
@@ -101,6 +112,7 @@ struct scullmap_dev {
 	struct scullmap_tree __rcu *tree;
 	struct srcu_struct srcu;
 	struct mutex lock;	/* writers of @tree; never in the fault path */
+	struct rw_semaphore pmd_sem;
 	const struct scullmap_backend *backend;
 	struct inode *inode;
 	atomic_t mappings;
@@ -147,6 +159,7 @@ ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 loff_t scullmap_tree_seek(struct scullmap_tree *tree, loff_t pos, bool data);
 unsigned int scullmap_tree_pages(struct scullmap_tree *tree, pgoff_t pgoff,
 				 struct page **pages, unsigned int max);
+struct page *scullmap_tree_quantum_page(struct scullmap_tree *tree, pgoff_t pgoff);
 void scullmap_tree_usage(struct scullmap_tree *tree, struct scullmap_usage *usage);
 
 /* usage.c */

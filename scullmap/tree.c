@@ -417,6 +417,37 @@ unsigned int scullmap_tree_pages(struct scullmap_tree *tree, pgoff_t pgoff,
 }
 
 /**
+ * scullmap_tree_quantum_page() - the first page of a whole quantum
+ * @tree:  the tree, kept alive by the caller's SRCU read lock
+ * @pgoff: page offset in the device of the quantum's first page
+ *
+ * For a fault that maps a whole quantum with one entry: every page of it
+ * must be data, so the quantum must lie wholly below the end of the device
+ * (the last, partial quantum goes page by page, as scullmap_tree_pages()
+ * maps it).
+ *
+ * Return: the page, or NULL if @pgoff does not start a quantum, or the
+ * quantum is a hole or reaches past the end of the device.
+ */
+struct page *scullmap_tree_quantum_page(struct scullmap_tree *tree, pgoff_t pgoff)
+{
+	/* Pairs with the release in scullmap_tree_write(). */
+	loff_t size = smp_load_acquire(&tree->size);
+	unsigned long per_quantum = 1UL << tree->order;
+	struct page *page;
+	void *quantum;
+
+	/* pgoff is below SCULLMAP_MAX_BYTES in pages: no sum overflows. */
+	if (pgoff & (per_quantum - 1) || pgoff + per_quantum > size >> PAGE_SHIFT)
+		return NULL;
+	quantum = find_quantum(tree, pgoff >> tree->order);
+	if (!quantum)
+		return NULL;
+	tree->backend->pages(quantum, 0, 1, &page);
+	return page;
+}
+
+/**
  * scullmap_tree_usage() - what a tree holds
  * @tree:  the tree, kept alive by the caller's SRCU read lock or lock
  * @usage: where to store it; @usage->mappings is left alone

@@ -10,6 +10,10 @@
  * exit, or scullmap_unmap_all()).  The driver keeps its own reference, so a
  * page is freed only after both.  Documentation/fault-path.rst tells the
  * whole story.
+ *
+ * On kernels that can, a shared mapping of a device whose quanta are huge
+ * folios (alloc_pages.c) maps each whole quantum with one PMD entry,
+ * through ->huge_fault; see "PMD entries" below.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -197,6 +201,119 @@ static vm_fault_t scullmap_fault_result(unsigned long mapped, int err)
 	return VM_FAULT_SIGBUS;
 }
 
+#ifdef SCULLMAP_HAVE_PMD_MAPPINGS
+/*
+ * PMD entries.  One entry of a page-middle directory maps 2 MiB: a whole
+ * huge quantum, with one fault instead of one per fault_window pages and
+ * one TLB entry instead of 512.  vmf_insert_folio_pmd() installs it and
+ * takes a reference to the folio for it, as vm_insert_pages() does for each
+ * page, so lifetimes are as for PTEs.
+ *
+ * Such a mapping must not be VM_MIXEDMAP.  The core mm takes a PMD entry in
+ * a VM_MIXEDMAP mapping for one that maps no folio: splitting it (a munmap,
+ * mprotect or MADV_DONTNEED of part of it) clears it without dropping its
+ * reference, rmap count and RSS count (__split_huge_pmd_locked(), 7.3), so
+ * the folio leaks.  Without VM_MIXEDMAP, vm_insert_pages() is not allowed
+ * at fault time, so a fault that cannot map a PMD maps its one page with
+ * vmf_insert_page_mkwrite().  Only shared mappings of a huge device, placed
+ * so that a PMD fits, pay that price; scullmap_mmap_prepare() decides.
+ * (Private ones keep VM_MIXEDMAP and PTEs: a write copies a page, and a
+ * PMD entry would have to be split for it anyway.)
+ */
+static bool scullmap_pmd_mappable(const struct vm_area_desc *desc)
+{
+	struct scullmap_dev *dev = desc->file->private_data;
+	unsigned long pmd_pages = PMD_SIZE >> PAGE_SHIFT;
+	unsigned int order;
+	int idx;
+
+	if (dev->backend != &scullmap_pages_backend ||
+	    !vma_desc_test(desc, VMA_MAYSHARE_BIT))
+		return false;
+	/* Where address and file offset agree modulo 2 MiB, and 2 MiB fit. */
+	if (((desc->start >> PAGE_SHIFT) - desc->pgoff) & (pmd_pages - 1) ||
+	    ALIGN(desc->start, PMD_SIZE) + PMD_SIZE > desc->end)
+		return false;
+	idx = srcu_read_lock(&dev->srcu);
+	order = srcu_dereference(dev->tree, &dev->srcu)->order;
+	srcu_read_unlock(&dev->srcu, idx);
+	return order == SCULLMAP_HUGE_ORDER;
+}
+
+/*
+ * The faulting page alone, in a mapping that may hold PMD entries.  A
+ * huge fault of another thread may be installing one over the same 2 MiB;
+ * inserting a PTE there would walk into it.  pmd_sem orders the two: under
+ * it, an entry that is not a PMD now will not become one.
+ */
+static unsigned long scullmap_map_page(struct vm_fault *vmf,
+				       struct scullmap_dev *dev,
+				       struct scullmap_tree *tree, int *errp)
+{
+	struct page *page;
+	vm_fault_t ret;
+
+	*errp = 0;
+	if (!scullmap_tree_pages(tree, vmf->pgoff, &page, 1))
+		return 0;
+	down_read(&dev->pmd_sem);
+	if (pmd_trans_huge(pmdp_get_lockless(vmf->pmd)))
+		ret = 0;	/* mapped meanwhile: the access is retried */
+	else
+		ret = vmf_insert_page_mkwrite(vmf, page, false);
+	up_read(&dev->pmd_sem);
+	/* (A page already there also answers NOPAGE: it counts as mapped.) */
+	if (ret == VM_FAULT_NOPAGE)
+		return 1;
+	*errp = !ret ? -EBUSY : ret & VM_FAULT_OOM ? -ENOMEM : -EFAULT;
+	return 0;
+}
+
+/**
+ * scullmap_vm_huge_fault() - map a whole huge quantum with one PMD entry
+ * @vmf:   the fault
+ * @order: the size of entry the core asks for, as an order of pages
+ *
+ * The core asks where the PMD is empty and transparent huge pages are
+ * enabled ("always", or "madvise" and MADV_HUGEPAGE).  Holds the SRCU read
+ * lock until the entry is in, as scullmap_vm_fault() does.
+ *
+ * Return: VM_FAULT_NOPAGE when the entry is in place, or VM_FAULT_FALLBACK
+ * for the PTE path: the faulting 2 MiB lies outside the mapping or the
+ * device, or is not one whole quantum; or a PMD entry is there already
+ * (a write to a read-only one: the core splits it and goes on with PTEs).
+ */
+static vm_fault_t scullmap_vm_huge_fault(struct vm_fault *vmf, unsigned int order)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct scullmap_dev *dev = vma->vm_private_data;
+	unsigned long start = vmf->address & PMD_MASK;
+	pgoff_t pgoff = vmf->pgoff - ((vmf->address - start) >> PAGE_SHIFT);
+	vm_fault_t ret = VM_FAULT_FALLBACK;
+	struct page *page;
+	int idx;
+
+	if (order != SCULLMAP_HUGE_ORDER || (vma->vm_flags & VM_MIXEDMAP) ||
+	    start < vma->vm_start || start + PMD_SIZE > vma->vm_end ||
+	    !pmd_none(vmf->orig_pmd))
+		return VM_FAULT_FALLBACK;
+	idx = srcu_read_lock(&dev->srcu);
+	page = scullmap_tree_quantum_page(srcu_dereference(dev->tree, &dev->srcu),
+					  pgoff);
+	/* A device emptied to another geometry since the mmap has no folio. */
+	if (page && folio_order(page_folio(page)) == SCULLMAP_HUGE_ORDER) {
+		down_write(&dev->pmd_sem);
+		ret = vmf_insert_folio_pmd(vmf, page_folio(page), false);
+		up_write(&dev->pmd_sem);
+	}
+	srcu_read_unlock(&dev->srcu, idx);
+	if (ret != VM_FAULT_FALLBACK)
+		trace_scullmap_fault(dev, vmf, ret == VM_FAULT_NOPAGE ?
+				     PMD_SIZE >> PAGE_SHIFT : 0, 0, ret);
+	return ret;
+}
+#endif /* SCULLMAP_HAVE_PMD_MAPPINGS */
+
 /*
  * The fault handler.  It runs with the mmap lock held for reading (kernels
  * that try faults under a per-VMA lock first send those of a VMA without
@@ -215,14 +332,20 @@ static vm_fault_t scullmap_vm_fault(struct vm_fault *vmf)
 {
 	struct scullmap_dev *dev = vmf->vma->vm_private_data;
 	unsigned long room = (vmf->vma->vm_end - vmf->address) >> PAGE_SHIFT;
+	unsigned long window = min_t(unsigned long, room, READ_ONCE(fault_window));
+	struct scullmap_tree *tree;
 	unsigned long mapped;
 	vm_fault_t ret;
 	int idx, err;
 
 	idx = srcu_read_lock(&dev->srcu);
-	mapped = scullmap_map_run(vmf, srcu_dereference(dev->tree, &dev->srcu),
-				  min_t(unsigned long, room, READ_ONCE(fault_window)),
-				  &err);
+	tree = srcu_dereference(dev->tree, &dev->srcu);
+#ifdef SCULLMAP_HAVE_PMD_MAPPINGS
+	if (!(vmf->vma->vm_flags & VM_MIXEDMAP))
+		mapped = scullmap_map_page(vmf, dev, tree, &err);
+	else
+#endif
+		mapped = scullmap_map_run(vmf, tree, window, &err);
 	srcu_read_unlock(&dev->srcu, idx);
 	ret = scullmap_fault_result(mapped, err);
 	trace_scullmap_fault(dev, vmf, mapped, err, ret);
@@ -249,6 +372,9 @@ static const struct vm_operations_struct scullmap_vm_ops = {
 	.mapped = scullmap_vm_mapped,
 #endif
 	.fault = scullmap_vm_fault,
+#ifdef SCULLMAP_HAVE_PMD_MAPPINGS
+	.huge_fault = scullmap_vm_huge_fault,
+#endif
 };
 
 /*
@@ -284,7 +410,10 @@ int scullmap_mmap_prepare(struct vm_area_desc *desc)
 {
 	if (!scullmap_range_ok(desc->pgoff, vma_desc_pages(desc)))
 		return -ENXIO;
-	vma_desc_set_flags(desc, VMA_MIXEDMAP_BIT);
+#ifdef SCULLMAP_HAVE_PMD_MAPPINGS
+	if (!scullmap_pmd_mappable(desc))
+#endif
+		vma_desc_set_flags(desc, VMA_MIXEDMAP_BIT);
 	desc->vm_ops = &scullmap_vm_ops;
 	desc->private_data = desc->file->private_data;
 	return 0;

@@ -7,7 +7,7 @@
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(shell ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1))
 
-.PHONY: all modules clean check check-all demo bench stress selftests lint deb \
+.PHONY: all modules clean check check-all demo bench stress selftests lint deb plot \
 	selftests-install selftests-tar check-dkms shell trace lab labs-check
 
 all: modules
@@ -41,6 +41,12 @@ demo:
 # BENCH_ARGS=--short for a quick smoke run (CI does that).
 bench:
 	tools/rig/run bench
+
+# The fault_window sweep and PTE against PMD, drawn with gnuplot from a
+# bench log: LOG= (default the newest build/logs/bench-*.log) into OUT=
+# (default build/performance.png).
+plot:
+	LOG="$(LOG)" OUT="$(OUT)" tools/plot.sh
 
 # The random stress in the test VM for STRESS_SECONDS (default 60), then the
 # leak checks; KERNEL=debug for KASAN, lockdep and kmemleak.

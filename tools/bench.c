@@ -10,24 +10,47 @@
  * of a shared mapping in order and in a shuffled order, read() and write()
  * with a 1 MiB buffer, the first-touch cost at the end of a sparse 1 GiB
  * device against its start, and the speed-up of two faulting threads over
- * one.  On the one-page device it also sweeps the module parameter
- * fault_window, when the driver has it.  Each repetition measures the
- * device and then the file, so that the two see the machine in the same
- * state; there are N of them (15 by default) after one untimed round.  The
- * device's and the file's values are the medians of their N, the ratio is
- * the median of the N per-repetition ratios, device over file.  Only the
- * ratios mean much: the absolute numbers depend on the machine, and under
- * emulation a lot.
+ * one.  On the one-page and the vmalloc device it also times 4 KiB pread()
+ * calls at page-aligned offsets in a shuffled order, and on the one-page
+ * device it sweeps the module parameter fault_window, when the driver has
+ * it.  Each repetition measures the device and then the file, so that the
+ * two see the machine in the same state; there are N of them (15 by
+ * default) after one untimed round.  The device's and the file's values
+ * are the medians of their N, the ratio is the median of the N
+ * per-repetition ratios, device over file.  Only the ratios mean much: the
+ * absolute numbers depend on the machine, and under emulation a lot.  For
+ * threads2 the values are each side's speed-up of two threads over one,
+ * so its ratio is the device's gain over the file's.
+ *
+ * A fourth back end, pages9, is the page allocator with quanta of the PMD
+ * size (2 MiB with 4 KiB pages: the order is computed from the page size
+ * and the kernel's hpage_pmd_size): first touch in order and shuffled,
+ * read() and write().  Its mappings, and the file's it is compared with,
+ * start on a PMD boundary (an address range reserved and mapped over with
+ * MAP_FIXED, so it holds whether or not the driver aligns them itself),
+ * and the device's get madvise(MADV_HUGEPAGE), which the core mm asks for
+ * when THP is in "madvise" mode.  Where the kernel and the driver map a
+ * quantum with one PMD entry, that is what it measures; elsewhere (6.1,
+ * THP off) it measures the PTE path on large quanta.  A line after the
+ * table says which: the faults of one first touch and, where
+ * /proc/self/smaps has it, how much of the mapping was PMD-mapped.  The
+ * file stays plain tmpfs, 4 KiB pages.
  *
  * --short is a smoke test: 8 MiB instead of 64, one repetition, and a sweep
  * of only fault_window 1 and the value the module had.
  *
+ * The results are a table, then the same as one line per back end and
+ * metric for scripts (tools/plot.sh reads them):
+ *
+ *	BENCH <backend> <metric> dev=<value> tmpfs=<value> ratio=<value>
+ *
  * The data is checked as it is measured (the byte read at every page
- * touched, the first byte of every page read(), a few pages of what write()
- * wrote), so that a broken driver fails the run rather than producing
- * numbers.  Exit status: 0 if every measurement ran, 1 if one
- * failed (stderr says what), 2 for bad usage.  Needs root (the geometry
- * ioctl and the module parameter) and the module loaded; bench.sh does both.
+ * touched, the first byte of every page read(), the first and last byte of
+ * every pread(), a few pages of what write() wrote), so that a broken
+ * driver fails the run rather than producing numbers.  Exit status: 0 if
+ * every measurement ran, 1 if one failed (stderr says what), 2 for bad
+ * usage.  Needs root (the geometry ioctl and the module parameter) and the
+ * module loaded; bench.sh does both.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +62,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +79,9 @@
 #define MAX_REPS	99
 #define MAX_ROWS	64
 #define WINDOW_PARAM	"/sys/module/scullmap/parameters/fault_window"
+#define PREAD_BYTES	4096		/* what one pread() of pread4k reads */
+#define THP_DIR		"/sys/kernel/mm/transparent_hugepage"
+#define PMD_DEFAULT	(2 * MIB)	/* the PMD size if THP_DIR does not say */
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -65,6 +92,9 @@ struct bench {
 	size_t pages;		/* bytes / psz */
 	int reps;
 	int is_short;
+	unsigned long pmd_size;	/* what one PMD entry maps */
+	unsigned int pmd_order;	/* pmd_size is psz << pmd_order */
+	char thp[16];		/* THP's mode ("always"...), or "absent" */
 	unsigned int *shuffled;	/* rand_touch's order of the pages */
 	unsigned char *got;	/* byte read at each page touched, per mapping */
 	char *rbuf;		/* read()'s buffer; also builds data to write */
@@ -76,20 +106,45 @@ struct subject {
 	const char *path;
 	int fd;
 	int is_dev;		/* a scullmap device, not the tmpfs file */
+	unsigned long align;	/* map at a multiple of this, if not 0 */
+	int hugepage;		/* madvise(MADV_HUGEPAGE) its mappings */
 };
+
+/* The tests of a back end, in the order run_tests() runs them. */
+enum {
+	T_TOUCH		= 1 << 0,	/* seq_touch and rand_touch */
+	T_READ		= 1 << 1,
+	T_PREAD		= 1 << 2,	/* pread4k */
+	T_THREADS2	= 1 << 3,
+	T_SWEEP		= 1 << 4,	/* the fault_window sweep */
+	T_WRITE		= 1 << 5,
+	T_END_START	= 1 << 6,
+	T_PMD_NOTE	= 1 << 7,	/* say whether first touch maps PMDs */
+};
+
+#define T_PTE_ALL	(T_TOUCH | T_READ | T_THREADS2 | T_WRITE | T_END_START)
 
 struct backend {
 	const char *name;	/* as the BENCH lines spell it */
 	const char *path;
 	unsigned int type;	/* SCULLMAP_BACKEND_PAGES or _VMALLOC */
 	unsigned int order;	/* a quantum is page size << order bytes */
-	int sweep;		/* run the fault_window sweep on it */
+	int pmd;		/* if set, the order is the PMD's, not @order */
+	unsigned int tests;	/* T_* */
 };
 
+/*
+ * pages9 runs no end_start (a 1 MiB range at each end of a 1 GiB device
+ * is not what PMD-sized quanta are for) and no threads2.
+ */
 static const struct backend backends[] = {
-	{ "pages0", "/dev/scullmap1", SCULLMAP_BACKEND_PAGES, 0, 1 },
-	{ "pages2", "/dev/scullmap2", SCULLMAP_BACKEND_PAGES, 2, 0 },
-	{ "vmalloc4", "/dev/scullmapv1", SCULLMAP_BACKEND_VMALLOC, 4, 0 },
+	{ "pages0", "/dev/scullmap1", SCULLMAP_BACKEND_PAGES, 0, 0,
+	  T_PTE_ALL | T_PREAD | T_SWEEP },
+	{ "pages2", "/dev/scullmap2", SCULLMAP_BACKEND_PAGES, 2, 0, T_PTE_ALL },
+	{ "vmalloc4", "/dev/scullmapv1", SCULLMAP_BACKEND_VMALLOC, 4, 0,
+	  T_PTE_ALL | T_PREAD },
+	{ "pages9", "/dev/scullmap3", SCULLMAP_BACKEND_PAGES, 0, 1,
+	  T_TOUCH | T_READ | T_WRITE | T_PMD_NOTE },
 };
 
 /* One line of the results: a metric of a back end, device and tmpfs. */
@@ -107,6 +162,12 @@ static int nr_rows;
 
 /* Why the fault_window sweep did not run, if it did not. */
 static char sweep_note[192];
+
+/* What a first touch of pages9 took: faults, and PMDs where smaps says. */
+static char pmd_note[256];
+
+/* Set when madvise(MADV_HUGEPAGE) said EINVAL: the kernel refuses it. */
+static int hugepage_refused;
 
 /* What the SIGBUS handler names: set before every touch of a mapping. */
 static char touching[96];
@@ -296,14 +357,74 @@ static int get_info(const struct subject *s, struct scullmap_info *info)
 	return 0;
 }
 
+/*
+ * An address at which @len bytes of a subject from offset @off can be
+ * mapped with MAP_FIXED: one that is to @off what a multiple of @align is
+ * to a multiple of @align, so that each @align-sized, @align-aligned part
+ * of the file lands on an @align boundary.  Only a PMD entry whose address
+ * and file offset are both PMD-aligned can map a huge quantum.  A driver
+ * may align mappings itself (get_unmapped_area), but not every kernel
+ * lets it: this works everywhere.  The range is reserved PROT_NONE, and
+ * what the mapping will not cover is given back.
+ */
+static char *aligned_room(const struct subject *s, off_t off, size_t len)
+{
+	unsigned long area, addr, align = s->align;
+	char *p;
+
+	p = mmap(NULL, len + align, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		complain("mmap %zu bytes to place a mapping of %s: %s",
+			 len + align, s->path, strerror(errno));
+		return NULL;
+	}
+	area = (unsigned long)p;
+	addr = ((area + align - 1) & ~(align - 1)) + (off & (align - 1));
+	if (addr >= area + align)
+		addr -= align;
+	if ((addr > area && munmap(p, addr - area)) ||
+	    (area + len + align > addr + len &&
+	     munmap((char *)addr + len, area + len + align - addr - len))) {
+		complain("munmap around a mapping of %s: %s", s->path,
+			 strerror(errno));
+		return NULL;
+	}
+	return (char *)addr;
+}
+
 static char *map_range(const struct subject *s, off_t off, size_t len)
 {
-	char *map = mmap(NULL, len, PROT_READ, MAP_SHARED, s->fd, off);
+	int flags = MAP_SHARED;
+	char *addr = NULL, *map;
 
+	if (s->align) {
+		addr = aligned_room(s, off, len);
+		if (!addr)
+			return NULL;
+		flags |= MAP_FIXED;
+	}
+	map = mmap(addr, len, PROT_READ, flags, s->fd, off);
 	if (map == MAP_FAILED) {
 		complain("mmap %s, %zu bytes at %lld: %s", s->path, len,
 			 (long long)off, strerror(errno));
+		if (addr)
+			munmap(addr, len);
 		return NULL;
+	}
+	/*
+	 * Where THP is in "madvise" mode, the core mm asks the driver for a
+	 * PMD only in a VMA marked so.  EINVAL: the kernel has no THP, or
+	 * will not mark this VMA; the PTE path is what is measured then.
+	 */
+	if (s->hugepage && madvise(map, len, MADV_HUGEPAGE)) {
+		if (errno != EINVAL) {
+			complain("madvise %s MADV_HUGEPAGE: %s", s->path,
+				 strerror(errno));
+			munmap(map, len);
+			return NULL;
+		}
+		hugepage_refused = 1;
 	}
 	return map;
 }
@@ -424,6 +545,36 @@ static int read_once(struct bench *b, const struct subject *s, double *value)
 	}
 	*value = b->bytes * 1e3 / (now_ns() - start);
 	return 0;
+}
+
+/*
+ * PREAD_BYTES at the start of each page, the pages in rand_touch's order:
+ * ns per call.  What a call read is kept as one byte per page, the first
+ * if the last matches it and 0 (which the pattern never is) if not, and
+ * checked untimed.  A page never straddles two quanta, so a short read is
+ * a failure, not the short read at a quantum's end that read() may give.
+ */
+static int pread_once(struct bench *b, const struct subject *s,
+		      double *value)
+{
+	const unsigned char *buf = (const unsigned char *)b->rbuf;
+	long long start, ns;
+	size_t i, page;
+	ssize_t n;
+
+	start = now_ns();
+	for (i = 0; i < b->pages; i++) {
+		page = b->shuffled[i];
+		n = pread(s->fd, b->rbuf, PREAD_BYTES, (off_t)page * b->psz);
+		if (n != PREAD_BYTES)
+			return complain("pread %s, %d bytes at page %zu: %s", s->path,
+					PREAD_BYTES, page,
+					n < 0 ? strerror(errno) : "short read");
+		b->got[page] = buf[0] == buf[PREAD_BYTES - 1] ? buf[0] : 0;
+	}
+	ns = now_ns() - start;
+	*value = (double)ns / b->pages;
+	return check_got(b->got, b->pages, 0, 0, "pread4k", s);
 }
 
 /* Check one byte of what write_once() wrote, read back with pread(). */
@@ -922,10 +1073,83 @@ static int sweep_windows(struct bench *b, const char *backend,
 	return err ? -1 : 0;
 }
 
-/* Empty the device and give it the back end's geometry; check it took. */
-static int open_device(struct subject *dev, const struct backend *be)
+/*
+ * The FilePmdMapped of the mapping at @map in /proc/self/smaps, in kB; -1
+ * if the kernel has no smaps (a tinyconfig kernel may lack
+ * PROC_PAGE_MONITOR) or no such field.
+ */
+static long pmd_mapped_kb(const char *map)
 {
-	struct scullmap_geometry geo = { .order = be->order, .qset = QSET };
+	unsigned long start, end;
+	char line[256];
+	int in_vma = 0;
+	long kb = -1;
+	FILE *f;
+
+	f = fopen("/proc/self/smaps", "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
+			if (in_vma)
+				break;
+			in_vma = start == (unsigned long)map;
+		} else if (in_vma && sscanf(line, "FilePmdMapped: %ld kB", &kb) == 1) {
+			break;
+		}
+	}
+	fclose(f);
+	return kb;
+}
+
+/*
+ * An untimed first touch of the device, to say in pmd_note what the
+ * numbers of a PMD-sized back end measured: the faults it took (one per
+ * quantum on the PMD path; with PTEs, one per fault_window) and what smaps
+ * says was PMD-mapped.
+ */
+static int note_pmd(struct bench *b, const struct backend *be,
+		    const struct subject *dev)
+{
+	struct rusage before, after;
+	long faults, kb;
+	char pmd[48];
+	char *map;
+
+	map = map_range(dev, 0, b->bytes);
+	if (!map)
+		return -1;
+	name_touch("the PMD check", dev);
+	if (getrusage(RUSAGE_SELF, &before))
+		return complain("getrusage: %s", strerror(errno));
+	touch_pages(map, b->pages, b->psz, b->got);
+	if (getrusage(RUSAGE_SELF, &after))
+		return complain("getrusage: %s", strerror(errno));
+	kb = pmd_mapped_kb(map);
+	if (unmap_range(dev, map, b->bytes) ||
+	    check_got(b->got, b->pages, 0, 0, "the PMD check", dev))
+		return -1;
+	faults = (after.ru_minflt - before.ru_minflt) +
+		 (after.ru_majflt - before.ru_majflt);
+	if (kb < 0)
+		snprintf(pmd, sizeof(pmd), "unknown (smaps has no FilePmdMapped)");
+	else
+		snprintf(pmd, sizeof(pmd), "%ld KiB", kb);
+	snprintf(pmd_note, sizeof(pmd_note),
+		 "%s: a first touch of %zu MiB (%zu quanta) took %ld faults; PMD-mapped after it: %s; THP \"%s\"%s",
+		 be->name, b->bytes / MIB, b->bytes / b->pmd_size, faults, pmd,
+		 b->thp, hugepage_refused ? ", madvise(MADV_HUGEPAGE) refused" : "");
+	return 0;
+}
+
+/*
+ * Empty the device and give it the back end's geometry, with quanta of
+ * @order; check it took.
+ */
+static int open_device(struct subject *dev, const struct backend *be,
+		       unsigned int order)
+{
+	struct scullmap_geometry geo = { .order = order, .qset = QSET };
 	struct scullmap_info info;
 
 	dev->fd = open(be->path, O_RDWR | O_CLOEXEC);
@@ -938,11 +1162,11 @@ static int open_device(struct subject *dev, const struct backend *be)
 				be->path, geo.order, geo.qset, strerror(errno));
 	if (get_info(dev, &info))
 		return -1;
-	if (info.backend != be->type || info.order != be->order ||
+	if (info.backend != be->type || info.order != order ||
 	    info.qset != QSET)
 		return complain("%s: GET_INFO: back end %u, order %u, qset %u; wanted %u, %u, %u",
 				be->path, info.backend, info.order, info.qset,
-				be->type, be->order, QSET);
+				be->type, order, QSET);
 	if (info.size || info.quanta)
 		return complain("%s: GET_INFO says %llu bytes in %llu quanta after RESET",
 				be->path, (unsigned long long)info.size,
@@ -953,38 +1177,71 @@ static int open_device(struct subject *dev, const struct backend *be)
 	return 0;
 }
 
-/* Every test of one back end, in an order that needs the fewest fills. */
+/* The back end's tests, in an order that needs the fewest fills. */
 static int run_tests(struct bench *b, const struct backend *be,
 		     const struct subject *dev, const struct subject *tmp)
 {
 	const char *name = be->name;
+	unsigned int t = be->tests;
 
-	if (fill(b, dev) || fill(b, tmp) ||
-	    measure(b, name, "seq_touch", "ns/page", dev, tmp, seq_touch_once) ||
-	    measure(b, name, "rand_touch", "ns/page", dev, tmp, rand_touch_once) ||
-	    measure(b, name, "read", "MB/s", dev, tmp, read_once) ||
+	if (fill(b, dev) || fill(b, tmp))
+		return -1;
+	if ((t & T_TOUCH) &&
+	    (measure(b, name, "seq_touch", "ns/page", dev, tmp, seq_touch_once) ||
+	     measure(b, name, "rand_touch", "ns/page", dev, tmp, rand_touch_once)))
+		return -1;
+	if ((t & T_PMD_NOTE) && note_pmd(b, be, dev))
+		return -1;
+	if ((t & T_READ) &&
+	    measure(b, name, "read", "MB/s", dev, tmp, read_once))
+		return -1;
+	if ((t & T_PREAD) &&
+	    measure(b, name, "pread4k", "ns/call", dev, tmp, pread_once))
+		return -1;
+	if ((t & T_THREADS2) &&
 	    measure(b, name, "threads2", "T1/T2", dev, tmp, threads2_once))
 		return -1;
-	if (be->sweep && sweep_windows(b, name, dev, tmp))
+	if ((t & T_SWEEP) && sweep_windows(b, name, dev, tmp))
 		return -1;
-	if (measure(b, name, "write", "MB/s", dev, tmp, write_once) ||
-	    make_sparse(b, dev) || make_sparse(b, tmp) ||
-	    measure(b, name, "end_start", "end/start", dev, tmp, end_start_once))
+	if ((t & T_WRITE) &&
+	    measure(b, name, "write", "MB/s", dev, tmp, write_once))
+		return -1;
+	if ((t & T_END_START) &&
+	    (make_sparse(b, dev) || make_sparse(b, tmp) ||
+	     measure(b, name, "end_start", "end/start", dev, tmp,
+		     end_start_once)))
 		return -1;
 	return 0;
 }
 
-/* One back end's tests; its device and the file are emptied after. */
+/*
+ * One back end's tests; its device and the file are emptied after.  A
+ * PMD-sized back end maps both at PMD boundaries, and asks for huge pages
+ * on the device's mappings only: the file stays on 4 KiB pages.
+ */
 static int run_backend(struct bench *b, const struct backend *be,
-		       const struct subject *tmp)
+		       const struct subject *tmp_file)
 {
 	struct subject dev = { .path = be->path, .fd = -1, .is_dev = 1 };
+	struct subject tmp = *tmp_file;
+	unsigned int order = be->pmd ? b->pmd_order : be->order;
 	int err;
 
-	printf("# %s: %s, order %u, qset %d:", be->name, be->path, be->order,
-	       QSET);
+	if (order > SCULLMAP_MAX_ORDER) {
+		snprintf(pmd_note, sizeof(pmd_note),
+			 "%s skipped: its order, %u, is above SCULLMAP_MAX_ORDER",
+			 be->name, order);
+		printf("# %s\n", pmd_note);
+		return 0;
+	}
+	if (be->pmd) {
+		dev.align = b->pmd_size;
+		tmp.align = b->pmd_size;
+		dev.hugepage = 1;
+	}
+	printf("# %s: %s, order %u, qset %d:", be->name, be->path, order, QSET);
 	fflush(stdout);
-	err = open_device(&dev, be) || run_tests(b, be, &dev, tmp);
+	err = open_device(&dev, be, order) || run_tests(b, be, &dev, &tmp);
 	printf("\n");
 	if (dev.fd >= 0) {
 		if (empty(&dev))
@@ -992,36 +1249,59 @@ static int run_backend(struct bench *b, const struct backend *be,
 		if (close(dev.fd))
 			err = complain("close %s: %s", dev.path, strerror(errno));
 	}
-	if (empty(tmp))
+	if (empty(&tmp))
 		err = 1;
 	return err ? -1 : 0;
 }
 
+/*
+ * Four significant digits, but whole numbers without an exponent from 10^4
+ * on (pread4k's ns/call): 15923, not 1.592e+04.  Both forms are read by
+ * scripts as numbers.
+ */
+static const char *show(char *buf, size_t size, double value)
+{
+	if (value >= 1e4 && value < 1e12)
+		snprintf(buf, size, "%.0f", value);
+	else
+		snprintf(buf, size, "%.4g", value);
+	return buf;
+}
+
 static void print_results(void)
 {
+	char dev[24], tmpfs[24], ratio[24];
 	const struct row *r;
 	int i;
 
 	printf("\nratio = dev/tmpfs, the median of each repetition's own.\n");
-	printf("ns/page: lower is better; ratio < 1 means the device is faster.\n");
+	printf("ns/page, ns/call: lower is better; ratio < 1 means the device is faster.\n");
 	printf("MB/s: higher is better; ratio > 1 means the device is faster.\n");
 	printf("end/start: first touch at the end of a sparse 1 GiB device over its start.\n");
 	printf("  The goal is ~1.0 for the device: lookups that cost the same at any offset.\n");
-	printf("T1/T2: speed-up of two faulting threads over one (goal >= 1.8).\n\n");
+	printf("T1/T2: threads2's dev and tmpfs are each one's speed-up of two faulting\n");
+	printf("  threads over one; its ratio is the device's gain over tmpfs's gain\n");
+	printf("  (1.0: the device scales as tmpfs does on this machine).\n\n");
 	printf("%-9s %-11s %-9s %11s %11s %9s\n", "backend", "metric", "unit",
 	       "dev", "tmpfs", "ratio");
 	for (i = 0; i < nr_rows; i++) {
 		r = &rows[i];
-		printf("%-9s %-11s %-9s %11.4g %11.4g %9.4g\n", r->backend,
-		       r->metric, r->unit, r->dev, r->tmpfs, r->ratio);
+		printf("%-9s %-11s %-9s %11s %11s %9s\n", r->backend,
+		       r->metric, r->unit, show(dev, sizeof(dev), r->dev),
+		       show(tmpfs, sizeof(tmpfs), r->tmpfs),
+		       show(ratio, sizeof(ratio), r->ratio));
 	}
 	if (sweep_note[0])
 		printf("# %s\n", sweep_note);
+	if (pmd_note[0])
+		printf("# %s\n", pmd_note);
 	printf("\n");
 	for (i = 0; i < nr_rows; i++) {
 		r = &rows[i];
-		printf("BENCH %s %s dev=%.4g tmpfs=%.4g ratio=%.4g\n", r->backend,
-		       r->metric, r->dev, r->tmpfs, r->ratio);
+		printf("BENCH %s %s dev=%s tmpfs=%s ratio=%s\n", r->backend,
+		       r->metric, show(dev, sizeof(dev), r->dev),
+		       show(tmpfs, sizeof(tmpfs), r->tmpfs),
+		       show(ratio, sizeof(ratio), r->ratio));
 	}
 }
 
@@ -1050,12 +1330,66 @@ static int parse_args(int argc, char **argv, struct bench *b)
 	return 0;
 }
 
-/* Buffers and the page order, sized for the run. */
+/*
+ * Read a line of sysfs file @path into @buf; -1 if it cannot be read
+ * (THP_DIR is absent on a kernel without THP).
+ */
+static int read_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = !!fgets(buf, size, f);
+	fclose(f);
+	if (!ok)
+		return -1;
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/*
+ * The PMD size and its order, from THP_DIR/hpage_pmd_size where the kernel
+ * has it (else PMD_DEFAULT), and THP's mode: the word in brackets in
+ * THP_DIR/enabled ("always [madvise] never").
+ */
+static int find_pmd(struct bench *b)
+{
+	char line[96], *left, *right;
+
+	b->pmd_size = PMD_DEFAULT;
+	if (!read_line(THP_DIR "/hpage_pmd_size", line, sizeof(line)))
+		b->pmd_size = strtoul(line, NULL, 10);
+	b->pmd_order = 0;
+	while (b->pmd_order < 32 &&
+	       ((unsigned long)b->psz << b->pmd_order) < b->pmd_size)
+		b->pmd_order++;
+	if (((unsigned long)b->psz << b->pmd_order) != b->pmd_size)
+		return complain("a PMD maps %lu bytes: not a power of two pages",
+				b->pmd_size);
+	snprintf(b->thp, sizeof(b->thp), "absent");
+	if (!read_line(THP_DIR "/enabled", line, sizeof(line))) {
+		left = strchr(line, '[');
+		right = left ? strchr(left, ']') : NULL;
+		if (right)
+			snprintf(b->thp, sizeof(b->thp), "%.*s",
+				 (int)(right - left - 1), left + 1);
+	}
+	return 0;
+}
+
+/* Buffers, the page order and the PMD's, sized for the run. */
 static int setup(struct bench *b)
 {
 	struct sigaction sa = { .sa_handler = sigbus_handler };
 
 	b->psz = sysconf(_SC_PAGESIZE);
+	if (b->psz < PREAD_BYTES)
+		return complain("the page size, %ld, is below %d bytes",
+				b->psz, PREAD_BYTES);
+	if (find_pmd(b))
+		return -1;
 	b->bytes = b->is_short ? SHORT_BYTES : FULL_BYTES;
 	b->pages = b->bytes / b->psz;
 	b->shuffled = calloc(b->pages, sizeof(*b->shuffled));
@@ -1095,6 +1429,8 @@ int main(int argc, char **argv)
 
 	printf("# bench: %zu MiB per test, median of %d, page size %ld, tmpfs file %s\n",
 	       b.bytes / MIB, b.reps, b.psz, tmp_path);
+	printf("# bench: a PMD maps %lu KiB (order %u); THP \"%s\"\n",
+	       b.pmd_size / 1024, b.pmd_order, b.thp);
 	start = now_ns();
 	for (i = 0; i < ARRAY_SIZE(backends) && !err; i++)
 		err = run_backend(&b, &backends[i], &tmp);

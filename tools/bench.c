@@ -33,8 +33,10 @@
  * quantum with one PMD entry, that is what it measures; elsewhere (6.1,
  * THP off) it measures the PTE path on large quanta.  A line after the
  * table says which: the faults of one first touch and, where
- * /proc/self/smaps has it, how much of the mapping was PMD-mapped.  The
- * file stays plain tmpfs, 4 KiB pages.
+ * /proc/self/smaps has it, how much of the mapping was PMD-mapped; and
+ * what a second touch in rand_touch's order costs, with no fault left to
+ * take: the floor of rand_touch on this host.  The file stays plain
+ * tmpfs, 4 KiB pages.
  *
  * --short is a smoke test: 8 MiB instead of 64, one repetition, and a sweep
  * of only fault_window 1 and the value the module had.

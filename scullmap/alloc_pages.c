@@ -27,7 +27,7 @@
 static void *scullmap_pages_alloc(unsigned int order)
 {
 	/* Charged to the memory cgroup of the task that writes. */
-	gfp_t gfp = SCULLMAP_GFP | __GFP_ZERO;
+	gfp_t gfp = SCULLMAP_GFP;
 	struct page *page;
 
 	if (order == SCULLMAP_HUGE_ORDER)

@@ -19,7 +19,7 @@
 static void *scullmap_vmalloc_alloc(unsigned int order)
 {
 	/* Charged to the memory cgroup of the task that writes. */
-	return __vmalloc(PAGE_SIZE << order, SCULLMAP_GFP | __GFP_ZERO);
+	return __vmalloc(PAGE_SIZE << order, SCULLMAP_GFP);
 }
 
 static void scullmap_vmalloc_free(void *quantum, unsigned int order)

@@ -44,8 +44,9 @@
 /**
  * struct scullmap_backend - an allocator that fills quanta
  * @id:    SCULLMAP_BACKEND_* from the uapi header
- * @alloc: allocate a zeroed quantum of PAGE_SIZE << order bytes, return its
- *         kernel address (NULL if out of memory)
+ * @alloc: allocate a quantum of PAGE_SIZE << order bytes, return its
+ *         kernel address (NULL if out of memory).  Not zeroed: the tree
+ *         fills every byte before anyone can see it
  * @free:  drop the driver's reference to each page of a quantum; pages that
  *         a user mapping or a pin still holds live on until those go
  * @pages: store in @pages the struct pages of pages @first .. @first + @nr

@@ -11,8 +11,9 @@
  *
  * Concurrency: writers hold the device's lock; readers hold only the
  * device's SRCU read lock (which keeps the tree alive, see core.c) and may
- * run alongside a writer.  So a writer publishes each new quantum set and
- * quantum only once it is zeroed (xa_store and smp_store_release), and
+ * run alongside a writer.  So a writer publishes each new quantum set once
+ * it is zeroed (xa_store), each new quantum once it is filled, with the
+ * bytes written and zeros (smp_store_release), and
  * raises the size only after the data below it is copied; readers load the
  * size first with an acquire, then the data.
  */
@@ -113,7 +114,7 @@ static void *find_quantum(struct scullmap_tree *tree, unsigned long qnum)
 {
 	struct scullmap_qset *qs = find_qset(tree, qnum);
 
-	/* Pairs with the release in grow_quantum(): the quantum reads zeroed. */
+	/* Pairs with the release in write_quantum(): the quantum is filled. */
 	return qs ? smp_load_acquire(&qs->quantum[qnum % tree->qset]) : NULL;
 }
 
@@ -151,37 +152,70 @@ out_uncharge:
 }
 
 /*
- * The quantum @qnum, allocated (zeroed) if missing, or an ERR_PTR as
- * grow_qset() gives.  A set made for a quantum that then fails stays,
- * empty: a reader may have found it already.  Writers only.
+ * Copy @chunk bytes from @buf into a quantum that no reader can see yet,
+ * at @offset, and zero the rest of it: the allocator does not zero, so
+ * that no byte is stored twice.  A copy that faults leaves zeros from
+ * where it stopped.  Returns the bytes not copied, as __copy_from_user().
  */
-static void *grow_quantum(struct scullmap_tree *tree, unsigned long qnum)
+static size_t fill_new_quantum(struct scullmap_tree *tree, void *quantum,
+			       size_t offset, const char __user *buf,
+			       size_t chunk)
+{
+	size_t left, end;
+
+	memset(quantum, 0, offset);
+	left = __copy_from_user(quantum + offset, buf, chunk);
+	end = offset + chunk - left;
+	memset(quantum + end, 0, quantum_bytes(tree) - end);
+	return left;
+}
+
+/*
+ * Write @chunk bytes from @buf at @offset of quantum @qnum, allocating the
+ * quantum (and its set) if missing.  A new quantum is filled before it is
+ * published, so readers and faults find a hole or the written bytes, never
+ * a half-filled quantum or another owner's old data.  A quantum whose
+ * copy then faults stays, zero-filled after what was copied, as does a
+ * set made for a quantum that then fails: a reader may have found them.
+ * Writers only.
+ *
+ * Return: the bytes not copied; all of @chunk, with @err set to -ENOSPC
+ * (past the cap) or -ENOMEM, if the set or the quantum could not be made.
+ */
+static size_t write_quantum(struct scullmap_tree *tree, unsigned long qnum,
+			    size_t offset, const char __user *buf,
+			    size_t chunk, int *err)
 {
 	struct scullmap_qset *qs = grow_qset(tree, qnum);
 	void **slot;
+	void *quantum;
+	size_t left;
 
-	if (IS_ERR(qs))
-		return qs;
-	slot = &qs->quantum[qnum % tree->qset];
-	if (!*slot) {
-		void *quantum;
-
-		if (!scullmap_charge(quantum_bytes(tree)))
-			return ERR_PTR(-ENOSPC);
-		quantum = tree->backend->alloc(tree->order);
-		if (!quantum) {
-			scullmap_uncharge(quantum_bytes(tree));
-			return ERR_PTR(-ENOMEM);
-		}
-		/*
-		 * Readers may find it at once: the release orders the zeroing
-		 * before the pointer (find_quantum() pairs with it).
-		 */
-		smp_store_release(slot, quantum);
-		qs->used++;
-		WRITE_ONCE(tree->nr_quanta, tree->nr_quanta + 1);
+	*err = 0;
+	if (IS_ERR(qs)) {
+		*err = PTR_ERR(qs);
+		return chunk;
 	}
-	return *slot;
+	slot = &qs->quantum[qnum % tree->qset];
+	if (*slot)
+		return __copy_from_user(*slot + offset, buf, chunk);
+
+	if (!scullmap_charge(quantum_bytes(tree))) {
+		*err = -ENOSPC;
+		return chunk;
+	}
+	quantum = tree->backend->alloc(tree->order);
+	if (!quantum) {
+		scullmap_uncharge(quantum_bytes(tree));
+		*err = -ENOMEM;
+		return chunk;
+	}
+	left = fill_new_quantum(tree, quantum, offset, buf, chunk);
+	/* The release orders the filling before the pointer (find_quantum()). */
+	smp_store_release(slot, quantum);
+	qs->used++;
+	WRITE_ONCE(tree->nr_quanta, tree->nr_quanta + 1);
+	return left;
 }
 
 /* Where byte @pos lies inside its quantum. */
@@ -273,7 +307,8 @@ static void zero_tail(struct scullmap_tree *tree, loff_t pos)
  *
  * Allocates the quanta (and quantum sets) the range touches, copies a
  * quantum at a time, and raises the size as the data lands.  A quantum
- * allocated for a copy that then faults stays, zeroed, like a file's block.
+ * allocated for a copy that then faults stays, zero-filled past what was
+ * copied, like a file's block.
  *
  * Return: bytes written, or if none could be: -ENOSPC (the module-wide
  * cap), -ENOMEM or -EFAULT.
@@ -296,15 +331,16 @@ ssize_t scullmap_tree_write(struct scullmap_tree *tree, const char __user *buf,
 
 	while (done < count) {
 		size_t chunk = chunk_at(tree, pos + done, count - done);
-		void *quantum = grow_quantum(tree, (pos + done) >> quantum_shift(tree));
-		size_t offset = quantum_offset(tree, pos + done);
 		size_t left;
+		int qerr;
 
-		if (IS_ERR(quantum)) {
-			err = PTR_ERR(quantum);
+		left = write_quantum(tree, (pos + done) >> quantum_shift(tree),
+				     quantum_offset(tree, pos + done), buf + done,
+				     chunk, &qerr);
+		if (qerr) {
+			err = qerr;
 			break;
 		}
-		left = __copy_from_user(quantum + offset, buf + done, chunk);
 		done += chunk - left;
 		if (pos + done > tree->size) {
 			/* The bytes are in place: release them to the readers. */
@@ -400,7 +436,7 @@ unsigned int scullmap_tree_pages(struct scullmap_tree *tree, pgoff_t pgoff,
 	max = min_t(pgoff_t, max, end - pgoff);
 	qs = xa_load(&tree->qsets, set);
 	while (n < max && qs) {
-		/* Pairs with the release in grow_quantum(). */
+		/* Pairs with the release in write_quantum(). */
 		quantum = smp_load_acquire(&qs->quantum[slot]);
 		if (!quantum)
 			break;

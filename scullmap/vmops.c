@@ -411,7 +411,15 @@ int scullmap_mmap_prepare(struct vm_area_desc *desc)
 	if (!scullmap_range_ok(desc->pgoff, vma_desc_pages(desc)))
 		return -ENXIO;
 #ifdef SCULLMAP_HAVE_PMD_MAPPINGS
-	if (!scullmap_pmd_mappable(desc))
+	/*
+	 * VM_HUGEPAGE, as device DAX sets it: in THP's "madvise" mode too,
+	 * PMD entries without the program's MADV_HUGEPAGE, where the single
+	 * pages of scullmap_map_page() would cost a fault each.
+	 * MADV_NOHUGEPAGE still turns them off.
+	 */
+	if (scullmap_pmd_mappable(desc))
+		vma_desc_set_flags(desc, VMA_HUGEPAGE_BIT);
+	else
 #endif
 		vma_desc_set_flags(desc, VMA_MIXEDMAP_BIT);
 	desc->vm_ops = &scullmap_vm_ops;

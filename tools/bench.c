@@ -168,9 +168,6 @@ static char sweep_note[192];
 /* What a first touch of pages9 took: faults, and PMDs where smaps says. */
 static char pmd_note[320];
 
-/* What a pread4k of /dev/zero takes: the floor both sides of pread4k pay. */
-static char pread_note[192];
-
 /* Set when madvise(MADV_HUGEPAGE) said EINVAL: the kernel refuses it. */
 static int hugepage_refused;
 
@@ -580,34 +577,6 @@ static int pread_once(struct bench *b, const struct subject *s,
 	ns = now_ns() - start;
 	*value = (double)ns / b->pages;
 	return check_got(b->got, b->pages, 0, 0, "pread4k", s);
-}
-
-/*
- * After each pread4k measurement (the last one's note stays): the same
- * calls on /dev/zero, which clears the 4 KiB where the others copy them
- * and looks nothing up.  The system call and the copy are most of what
- * pread4k measures; the rest is what the driver and tmpfs each add.
- */
-static int note_pread_floor(struct bench *b)
-{
-	int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-	long long start;
-	size_t i;
-
-	if (fd < 0)
-		return complain("open /dev/zero: %s", strerror(errno));
-	start = now_ns();
-	for (i = 0; i < b->pages; i++)
-		if (pread(fd, b->rbuf, PREAD_BYTES,
-			  (off_t)b->shuffled[i] * b->psz) != PREAD_BYTES) {
-			close(fd);
-			return complain("pread /dev/zero: %s", strerror(errno));
-		}
-	snprintf(pread_note, sizeof(pread_note),
-		 "pread4k: the same calls on /dev/zero took %.4g ns/call",
-		 (double)(now_ns() - start) / b->pages);
-	close(fd);
-	return 0;
 }
 
 /* Check one byte of what write_once() wrote, read back with pread(). */
@@ -1246,8 +1215,7 @@ static int run_tests(struct bench *b, const struct backend *be,
 	    measure(b, name, "read", "MB/s", dev, tmp, read_once))
 		return -1;
 	if ((t & T_PREAD) &&
-	    (measure(b, name, "pread4k", "ns/call", dev, tmp, pread_once) ||
-	     note_pread_floor(b)))
+	    measure(b, name, "pread4k", "ns/call", dev, tmp, pread_once))
 		return -1;
 	if ((t & T_THREADS2) &&
 	    measure(b, name, "threads2", "T1/T2", dev, tmp, threads2_once))
@@ -1346,8 +1314,6 @@ static void print_results(void)
 		printf("# %s\n", sweep_note);
 	if (pmd_note[0])
 		printf("# %s\n", pmd_note);
-	if (pread_note[0])
-		printf("# %s\n", pread_note);
 	printf("\n");
 	for (i = 0; i < nr_rows; i++) {
 		r = &rows[i];

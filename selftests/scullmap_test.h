@@ -109,12 +109,24 @@ static inline ssize_t pattern_mismatch(const void *buf, uint64_t off,
 }
 
 /*
+ * The order of a quantum as big as what one PMD entry maps: 9 on x86-64
+ * (PMD_SHIFT 21 - PAGE_SHIFT 12), the only architecture the rig runs.  The
+ * harness's variant tables need a constant.  What the running kernel's
+ * PMD maps is pmd_size() below: a test that counts on PMD entries expects
+ * them only where its quantum is that size (huge_test takes its order from
+ * pmd_order()).
+ */
+#define TEST_HUGE_ORDER		(21 - 12)
+
+/*
  * The variants every device test runs in, for the kselftest harness: the
  * page allocator with quanta of one and of four pages, vmalloc with quanta
  * of one and of sixteen pages, so that both back ends map pages inside a
- * quantum as well as whole ones.  A program names its fixture and the node
- * of each back end it uses; its setup sets variant->order on the node.
- * (Use it after including kselftest_harness.h.)
+ * quantum as well as whole ones; and the page allocator with quanta of the
+ * PMD size, which the driver allocates as one folio (and maps with one PMD
+ * entry where the kernel allows it).  A program names its fixture and the
+ * node of each back end it uses; its setup sets variant->order on the
+ * node.  (Use it after including kselftest_harness.h.)
  */
 #define DEVICE_VARIANT(fixture, name, node, kind, quantum_order)	\
 	FIXTURE_VARIANT_ADD(fixture, name) {				\
@@ -131,6 +143,8 @@ static inline ssize_t pattern_mismatch(const void *buf, uint64_t off,
 	};								\
 	DEVICE_VARIANT(fixture, pages_order0, pages_node, PAGES, 0);	\
 	DEVICE_VARIANT(fixture, pages_order2, pages_node, PAGES, 2);	\
+	DEVICE_VARIANT(fixture, pages_order9, pages_node, PAGES,	\
+		       TEST_HUGE_ORDER);				\
 	DEVICE_VARIANT(fixture, vmalloc_order0, vmalloc_node, VMALLOC, 0); \
 	DEVICE_VARIANT(fixture, vmalloc_order4, vmalloc_node, VMALLOC, 4)
 

@@ -506,6 +506,86 @@ TEST_F_TIMEOUT(inject, fault, 120)
 }
 
 /*
+ * The allocation of a quantum of the PMD size itself, alone: fail_page_alloc
+ * counting only allocations of that order (slab pages are smaller, and
+ * failslab counts nothing here), the first counted allocation of a write
+ * is its quantum's.  A write that starts in that quantum gives ENOMEM and
+ * changes nothing; one that starts in a quantum already there gives a
+ * short count of the bytes it could store.  A fault never allocates one.
+ */
+FIXTURE(huge) {
+	int fd;
+	size_t quantum;
+};
+
+FIXTURE_SETUP(huge)
+{
+	char text[32];
+
+	setup_or_die(_metadata);
+	snprintf(text, sizeof(text), "%d", TEST_HUGE_ORDER);
+	ASSERT_EQ(0, write_text(FAIL_PAGE_ALLOC "min-order", text));
+	/* An empty range of addresses: no stack is in it. */
+	snprintf(text, sizeof(text), "%lu", above_kernel_text());
+	ASSERT_EQ(0, write_text(FAILSLAB "require-end", text));
+	self->fd = open("/dev/scullmap3", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("/dev/scullmap3: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
+	ASSERT_EQ(0, set_geometry(self->fd, TEST_HUGE_ORDER, TEST_QSET));
+	self->quantum = (size_t)getpagesize() << TEST_HUGE_ORDER;
+}
+
+FIXTURE_TEARDOWN(huge)
+{
+	teardown_injection();
+	ioctl(self->fd, SCULLMAP_IOC_RESET);
+	set_geometry(self->fd, 0, 500);
+	close(self->fd);
+	check_usage_adds_up(_metadata);
+}
+
+TEST_F(huge, quantum_allocation_fails)
+{
+	const size_t q = self->quantum;
+	struct scullmap_info info;
+	char buf[200], *map, value;
+	ssize_t ret;
+	int came;
+
+	pattern_fill(buf, 0, 100, OLD_GEN);
+	ASSERT_EQ(0, arm(1, ONCE));
+	ret = pwrite(self->fd, buf, 100, 0);
+	came = failure_came();
+	EXPECT_TRUE(came) TH_LOG("the write allocated no quantum of order %d", TEST_HUGE_ORDER);
+	EXPECT_EQ(-1, ret) TH_LOG("the write whose quantum failed returned %zd", ret);
+	EXPECT_EQ(ENOMEM, errno);
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_GET_INFO, &info));
+	EXPECT_EQ(0ULL, info.size);
+	EXPECT_EQ(0ULL, info.quanta);
+
+	ASSERT_EQ(100, pwrite(self->fd, buf, 100, 0)) TH_LOG("%s", strerror(errno));
+	pattern_fill(buf, q - 100, sizeof(buf), OLD_GEN + 1);
+	ASSERT_EQ(0, arm(1, ONCE));
+	ret = pwrite(self->fd, buf, sizeof(buf), q - 100);
+	came = failure_came();
+	EXPECT_TRUE(came) TH_LOG("the write allocated no quantum of order %d", TEST_HUGE_ORDER);
+	EXPECT_EQ(100, ret) TH_LOG("a write into a quantum there, then one that failed: %s",
+				   ret < 0 ? strerror(errno) : "wrong count");
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_GET_INFO, &info));
+	EXPECT_EQ(q, info.size);
+	EXPECT_EQ(1ULL, info.quanta);
+	check_usage_adds_up(_metadata);
+
+	map = mmap(NULL, q, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, map) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, arm(1, ONCE));
+	EXPECT_EQ(0, read_byte(map + q - 1, &value));
+	EXPECT_FALSE(failure_came()) TH_LOG("a fault allocated a quantum");
+	EXPECT_EQ((char)pattern_byte(q - 1, OLD_GEN + 1), value);
+	munmap(map, q);
+}
+
+/*
  * Module init with each of its allocations failing in turn: the load fails
  * with ENOMEM and leaves no trace, or (when the allocation was one whose
  * loss costs only a debugfs file) succeeds.  Ends with the module loaded.

@@ -575,7 +575,7 @@ TEST_F(huge, empty_with_o_trunc)
 TEST_F(huge, fork)
 {
 	const size_t q = self->q, len = 2 * q;
-	int up[2], alive[2], status;
+	int up[2], alive[2];
 	char msg[MSG_LEN] = "", c;
 	struct scullmap_info info;
 	struct map_stats st;
@@ -624,12 +624,10 @@ TEST_F(huge, fork)
 	close(alive[1]);
 	ASSERT_EQ(MSG_LEN, read(up[0], msg, MSG_LEN)) TH_LOG("no word from the processes");
 	close(up[0]);
-	EXPECT_EQ('\0', msg[0]) TH_LOG("%s", msg);
-	/* Both: the parent, then the child handed to the test. */
-	ASSERT_LT(0, wait(&status));
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("status %#x", status);
-	ASSERT_LT(0, wait(&status));
-	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("status %#x", status);
+	/* The parent, then the child (if it was forked) handed to the test. */
+	while (wait(NULL) > 0)
+		;
+	ASSERT_EQ('\0', msg[0]) TH_LOG("%s", msg);
 	check_dev(_metadata, self->fd, q, 64, 2, "the child's store");
 	check_map(_metadata, m + q, q, 64, 2, "the child's store, in the test's mapping");
 	check_map(_metadata, m, 0, q, 1, "the rest");
@@ -927,6 +925,7 @@ TEST_F(huge, no_pmd_where_it_cannot)
 {
 	const size_t q = self->q, page = self->page, len = 2 * q;
 	struct map_stats st;
+	long faults;
 	char *m;
 
 	write_device(_metadata, self->fd, 0, 3 * q, 1);
@@ -944,7 +943,11 @@ TEST_F(huge, no_pmd_where_it_cannot)
 
 	m = map_shared(0, len);
 	ASSERT_EQ(0, madvise(m, len, MADV_NOHUGEPAGE));
+	faults = minor_faults();
 	check_map(_metadata, m, 0, len, 1, "MADV_NOHUGEPAGE");
+	/* Not a requirement: what PTEs cost where a PMD could have been. */
+	TH_LOG("MADV_NOHUGEPAGE: %ld faults for %zu pages", minor_faults() - faults,
+	       len / page);
 	stats(_metadata, m, &st);
 	EXPECT_EQ(0, st.file_pmd) TH_LOG("PMD-mapped under MADV_NOHUGEPAGE");
 	EXPECT_EQ((long long)len / 1024, st.rss);

@@ -460,7 +460,9 @@ TEST_F_TIMEOUT(inject, set_geometry, 120)
  * kernel then retries the access, which must find the right data: no
  * SIGBUS, no wrong page.  Each try maps the device in a gigabyte of its
  * own, where no page table exists yet: vm_insert_pages() has to allocate
- * them, from the fault handler.
+ * them, from the fault handler.  (A quantum of the PMD size could be
+ * mapped by one PMD entry instead, in a table the core allocates before
+ * the driver is called: MADV_NOHUGEPAGE keeps it to page tables.)
  */
 #define FRESH_REGION(nth)	((void *)((64UL + (nth)) << 30))
 
@@ -478,6 +480,8 @@ TEST_F_TIMEOUT(inject, fault, 120)
 		map = mmap(FRESH_REGION(nth), len, PROT_READ,
 			   MAP_SHARED | MAP_FIXED_NOREPLACE, self->fd, 0);
 		ASSERT_NE(MAP_FAILED, map) TH_LOG("%s", strerror(errno));
+		/* EINVAL on a kernel without THP, which maps no PMD anyway. */
+		madvise(map, len, MADV_NOHUGEPAGE);
 		i = (nth * 7 % (len / page)) * page;
 		/*
 		 * Once only: a page table allocation that kept failing would
@@ -499,6 +503,86 @@ TEST_F_TIMEOUT(inject, fault, 120)
 	EXPECT_LT(0U, failures) TH_LOG("no allocation of the fault failed");
 	check_holds(_metadata, self->fd, len);
 	free(want);
+}
+
+/*
+ * The allocation of a quantum of the PMD size itself, alone: fail_page_alloc
+ * counting only allocations of that order (slab pages are smaller, and
+ * failslab counts nothing here), the first counted allocation of a write
+ * is its quantum's.  A write that starts in that quantum gives ENOMEM and
+ * changes nothing; one that starts in a quantum already there gives a
+ * short count of the bytes it could store.  A fault never allocates one.
+ */
+FIXTURE(huge) {
+	int fd;
+	size_t quantum;
+};
+
+FIXTURE_SETUP(huge)
+{
+	char text[32];
+
+	setup_or_die(_metadata);
+	snprintf(text, sizeof(text), "%d", TEST_HUGE_ORDER);
+	ASSERT_EQ(0, write_text(FAIL_PAGE_ALLOC "min-order", text));
+	/* An empty range of addresses: no stack is in it. */
+	snprintf(text, sizeof(text), "%lu", above_kernel_text());
+	ASSERT_EQ(0, write_text(FAILSLAB "require-end", text));
+	self->fd = open("/dev/scullmap3", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("/dev/scullmap3: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
+	ASSERT_EQ(0, set_geometry(self->fd, TEST_HUGE_ORDER, TEST_QSET));
+	self->quantum = (size_t)getpagesize() << TEST_HUGE_ORDER;
+}
+
+FIXTURE_TEARDOWN(huge)
+{
+	teardown_injection();
+	ioctl(self->fd, SCULLMAP_IOC_RESET);
+	set_geometry(self->fd, 0, 500);
+	close(self->fd);
+	check_usage_adds_up(_metadata);
+}
+
+TEST_F(huge, quantum_allocation_fails)
+{
+	const size_t q = self->quantum;
+	struct scullmap_info info;
+	char buf[200], *map, value;
+	ssize_t ret;
+	int came;
+
+	pattern_fill(buf, 0, 100, OLD_GEN);
+	ASSERT_EQ(0, arm(1, ONCE));
+	ret = pwrite(self->fd, buf, 100, 0);
+	came = failure_came();
+	EXPECT_TRUE(came) TH_LOG("the write allocated no quantum of order %d", TEST_HUGE_ORDER);
+	EXPECT_EQ(-1, ret) TH_LOG("the write whose quantum failed returned %zd", ret);
+	EXPECT_EQ(ENOMEM, errno);
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_GET_INFO, &info));
+	EXPECT_EQ(0ULL, info.size);
+	EXPECT_EQ(0ULL, info.quanta);
+
+	ASSERT_EQ(100, pwrite(self->fd, buf, 100, 0)) TH_LOG("%s", strerror(errno));
+	pattern_fill(buf, q - 100, sizeof(buf), OLD_GEN + 1);
+	ASSERT_EQ(0, arm(1, ONCE));
+	ret = pwrite(self->fd, buf, sizeof(buf), q - 100);
+	came = failure_came();
+	EXPECT_TRUE(came) TH_LOG("the write allocated no quantum of order %d", TEST_HUGE_ORDER);
+	EXPECT_EQ(100, ret) TH_LOG("a write into a quantum there, then one that failed: %s",
+				   ret < 0 ? strerror(errno) : "wrong count");
+	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_GET_INFO, &info));
+	EXPECT_EQ(q, info.size);
+	EXPECT_EQ(1ULL, info.quanta);
+	check_usage_adds_up(_metadata);
+
+	map = mmap(NULL, q, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, map) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, arm(1, ONCE));
+	EXPECT_EQ(0, read_byte(map + q - 1, &value));
+	EXPECT_FALSE(failure_came()) TH_LOG("a fault allocated a quantum");
+	EXPECT_EQ((char)pattern_byte(q - 1, OLD_GEN + 1), value);
+	munmap(map, q);
 }
 
 /*

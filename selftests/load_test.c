@@ -177,42 +177,6 @@ TEST_F(module, unload_refused_while_mapped)
 	EXPECT_EQ(0, unload_module()) TH_LOG("unload: %s", strerror(errno));
 }
 
-/*
- * Free memory in KiB: MemFree, plus the free pages that wait in per-CPU
- * lists (MemFree leaves them out, and they swing by tens of MiB), after
- * the kernel has dropped what caches it can.
- */
-static long mem_free_kib(void)
-{
-	long kib = -1, pages = 0, count;
-	char line[128];
-	FILE *f;
-
-	sync();
-	f = fopen("/proc/sys/vm/drop_caches", "w");
-	if (f) {
-		fputs("3\n", f);
-		fclose(f);
-	}
-	f = fopen("/proc/meminfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemFree: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-
-	/* Each CPU's list, in each zone, says "count: N" (pages). */
-	f = fopen("/proc/zoneinfo", "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, " count: %ld", &count) == 1)
-			pages += count;
-	fclose(f);
-	return kib + pages * (sysconf(_SC_PAGESIZE) >> 10);
-}
-
 /* Fill @path with @bytes, map it all, touch every page, in two processes. */
 static void fill_and_map(struct __test_metadata *_metadata, const char *path,
 			 size_t bytes)
@@ -255,7 +219,7 @@ static void fill_and_map(struct __test_metadata *_metadata, const char *path,
 
 TEST_F_TIMEOUT(module, no_pages_leaked, 180)
 {
-	long before, full, after;
+	long long before, full, after;
 	int cycle;
 
 	before = mem_free_kib();
@@ -267,14 +231,14 @@ TEST_F_TIMEOUT(module, no_pages_leaked, 180)
 		if (!cycle) {
 			full = mem_free_kib();
 			ASSERT_LT(full, before - (LEAK_BYTES >> 10))
-				TH_LOG("64 MiB of devices took only %ld KiB", before - full);
+				TH_LOG("64 MiB of devices took only %lld KiB", before - full);
 		}
 		ASSERT_EQ(0, unload_module()) TH_LOG("unload: %s", strerror(errno));
 	}
 	after = mem_free_kib();
 	/* 256 MiB went through the devices; less than 8 MiB may stay. */
 	EXPECT_LT(before - after, 8192)
-		TH_LOG("%ld KiB fewer free after %d cycles", before - after,
+		TH_LOG("%lld KiB fewer free after %d cycles", before - after,
 		       LEAK_CYCLES);
 }
 

@@ -66,6 +66,9 @@ else
 fi
 echo "$default_window" >$window
 run_test gup_test
+# PMD entries for quanta of the PMD size need 7.3 and THP; elsewhere
+# huge_test says why it skips.
+run_test huge_test
 run_test trace_test
 # Fault injection needs a kernel built for it (the rig's debug kernel);
 # elsewhere fault_test says why it skips.

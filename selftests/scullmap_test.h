@@ -9,17 +9,23 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "uapi/scullmap.h"
 
 #define MODULE_NAME	"scullmap"
+
+#ifndef ARRAY_SIZE	/* kselftest.h has it, if included first */
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
 
 /* The module file: $SCULLMAP_KO, as scullmap.sh sets it. */
 static inline const char *module_path(void)
@@ -103,12 +109,24 @@ static inline ssize_t pattern_mismatch(const void *buf, uint64_t off,
 }
 
 /*
+ * The order of a quantum as big as what one PMD entry maps: 9 on x86-64
+ * (PMD_SHIFT 21 - PAGE_SHIFT 12), the only architecture the rig runs.  The
+ * harness's variant tables need a constant.  What the running kernel's
+ * PMD maps is pmd_size() below: a test that counts on PMD entries expects
+ * them only where its quantum is that size (huge_test takes its order from
+ * pmd_order()).
+ */
+#define TEST_HUGE_ORDER		(21 - 12)
+
+/*
  * The variants every device test runs in, for the kselftest harness: the
  * page allocator with quanta of one and of four pages, vmalloc with quanta
  * of one and of sixteen pages, so that both back ends map pages inside a
- * quantum as well as whole ones.  A program names its fixture and the node
- * of each back end it uses; its setup sets variant->order on the node.
- * (Use it after including kselftest_harness.h.)
+ * quantum as well as whole ones; and the page allocator with quanta of the
+ * PMD size, which the driver allocates as one folio (and maps with one PMD
+ * entry where the kernel allows it).  A program names its fixture and the
+ * node of each back end it uses; its setup sets variant->order on the
+ * node.  (Use it after including kselftest_harness.h.)
  */
 #define DEVICE_VARIANT(fixture, name, node, kind, quantum_order)	\
 	FIXTURE_VARIANT_ADD(fixture, name) {				\
@@ -125,6 +143,8 @@ static inline ssize_t pattern_mismatch(const void *buf, uint64_t off,
 	};								\
 	DEVICE_VARIANT(fixture, pages_order0, pages_node, PAGES, 0);	\
 	DEVICE_VARIANT(fixture, pages_order2, pages_node, PAGES, 2);	\
+	DEVICE_VARIANT(fixture, pages_order9, pages_node, PAGES,	\
+		       TEST_HUGE_ORDER);				\
 	DEVICE_VARIANT(fixture, vmalloc_order0, vmalloc_node, VMALLOC, 0); \
 	DEVICE_VARIANT(fixture, vmalloc_order4, vmalloc_node, VMALLOC, 4)
 
@@ -255,6 +275,210 @@ static inline int read_usage(const char *name, struct usage *usage,
 			found = sscanf(line, "%*s %lld %lld %lld %lld", &usage->size,
 				       &usage->pages, &usage->index_bytes,
 				       &usage->mappings) == 4;
+	}
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+/*
+ * Read the first number after the line that starts with @key in the file
+ * @path ("/proc/self/status", "RssFile:"), into @value.  Returns 0, or -1
+ * if the file or the key is missing.
+ */
+static inline int read_field(const char *path, const char *key, long long *value)
+{
+	FILE *f = fopen(path, "r");
+	size_t len = strlen(key);
+	char line[256];
+	int found = 0;
+
+	if (!f)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, len))
+			found = sscanf(line + len, "%lld", value) == 1;
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+/*
+ * Free memory in KiB: MemFree, plus the free pages that wait in per-CPU
+ * lists (MemFree leaves them out, and they swing by tens of MiB; they hold
+ * pages of the PMD order too), after the kernel has dropped what caches it
+ * can.  -1 if unknown.
+ */
+static inline long long mem_free_kib(void)
+{
+	long long kib = -1, pages = 0, count;
+	char line[128];
+	FILE *f;
+
+	sync();
+	write_text("/proc/sys/vm/drop_caches", "3\n");
+	if (read_field("/proc/meminfo", "MemFree:", &kib))
+		return -1;
+
+	/* Each CPU's list, in each zone, says "count: N" (pages). */
+	f = fopen("/proc/zoneinfo", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " count: %lld", &count) == 1)
+			pages += count;
+	fclose(f);
+	return kib + pages * (getpagesize() >> 10);
+}
+
+/*
+ * The file pages this process maps, in KiB: the kernel's count, which
+ * every entry added or removed must change by its size (a count that
+ * drifts from the page tables is what exit reports as "BUG: Bad
+ * rss-counter state").  -1 if unknown.
+ */
+static inline long long rss_file_kib(void)
+{
+	long long kib;
+
+	return read_field("/proc/self/status", "RssFile:", &kib) ? -1 : kib;
+}
+
+#define THP_DIR	"/sys/kernel/mm/transparent_hugepage/"
+
+/* The bytes one PMD entry maps, or 0 on a kernel without THP. */
+static inline unsigned long long pmd_size(void)
+{
+	FILE *f = fopen(THP_DIR "hpage_pmd_size", "r");
+	unsigned long long size = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &size) != 1)
+		size = 0;
+	fclose(f);
+	return size;
+}
+
+/* The order of pmd_size() in pages, or -1 without THP. */
+static inline int pmd_order(void)
+{
+	unsigned long long size = pmd_size();
+	int order = 0;
+
+	if (!size)
+		return -1;
+	while (((unsigned long long)getpagesize() << order) < size)
+		order++;
+	return order;
+}
+
+/* The transparent huge page mode, from THP_DIR "enabled". */
+enum thp_mode { THP_NONE, THP_NEVER, THP_MADVISE, THP_ALWAYS };
+
+static inline enum thp_mode thp_mode(void)
+{
+	static const char * const names[] = { "[never]", "[madvise]", "[always]" };
+	FILE *f = fopen(THP_DIR "enabled", "r");
+	enum thp_mode mode = THP_NONE;
+	char line[128] = "";
+	unsigned int i;
+
+	if (!f)
+		return THP_NONE;
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	fclose(f);
+	/* "always [madvise] never": the one in brackets is the mode. */
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (strstr(line, names[i]))
+			mode = THP_NEVER + i;
+	return mode;
+}
+
+static inline const char *thp_mode_name(enum thp_mode mode)
+{
+	static const char * const names[] = { "none (no THP)", "never", "madvise", "always" };
+
+	return names[mode];
+}
+
+/* Whether the running kernel is @major.@minor or newer, by uname(). */
+static inline int kernel_at_least(unsigned int major, unsigned int minor)
+{
+	unsigned int got_major, got_minor;
+	struct utsname u;
+
+	if (uname(&u) || sscanf(u.release, "%u.%u", &got_major, &got_minor) != 2)
+		return 0;
+	return got_major > major || (got_major == major && got_minor >= minor);
+}
+
+/*
+ * Whether the driver maps a whole quantum of the PMD size with one PMD
+ * entry here: from 7.3 (SCULLMAP_HAVE_PMD_MAPPINGS in compat.h) on a
+ * kernel with THP not "never".  The core asks the driver only where THP
+ * is "always", or "madvise" and the range had MADV_HUGEPAGE: tests that
+ * count on PMD entries madvise their mappings.  And only for a shared
+ * mapping of the page allocator's device whose address and file offset
+ * agree modulo the PMD size.
+ */
+static inline int pmd_mappings_expected(void)
+{
+	enum thp_mode mode = thp_mode();
+
+	return kernel_at_least(7, 3) && (mode == THP_MADVISE || mode == THP_ALWAYS);
+}
+
+/*
+ * What /proc/self/smaps says of one mapping (VMA), in KiB: its size, the
+ * resident pages, those of them mapped by PMD entries (FilePmdMapped), and
+ * the anonymous ones (private copies).
+ */
+struct map_stats {
+	long long size;
+	long long rss;
+	long long file_pmd;
+	long long anon;
+};
+
+/*
+ * Fill @st from the smaps entry of the VMA that contains @addr.  Returns
+ * 0, or -1 if no VMA contains it.  A kernel without THP prints no
+ * FilePmdMapped: 0 then.
+ */
+static inline int map_stats(const void *addr, struct map_stats *st)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} keys[] = {
+		{ "Size:", offsetof(struct map_stats, size) },
+		{ "Rss:", offsetof(struct map_stats, rss) },
+		{ "FilePmdMapped:", offsetof(struct map_stats, file_pmd) },
+		{ "Anonymous:", offsetof(struct map_stats, anon) },
+	};
+	unsigned long long start, end, at = (uintptr_t)addr;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	int found = 0;
+	char line[512];
+	unsigned int i;
+
+	memset(st, 0, sizeof(*st));
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		/* A VMA's first line: "start-end perms offset dev inode path". */
+		if (sscanf(line, "%llx-%llx ", &start, &end) == 2) {
+			if (found)
+				break;
+			found = at >= start && at < end;
+			continue;
+		}
+		if (!found)
+			continue;
+		for (i = 0; i < ARRAY_SIZE(keys); i++)
+			if (!strncmp(line, keys[i].key, strlen(keys[i].key)))
+				sscanf(line + strlen(keys[i].key), "%lld",
+				       (long long *)((char *)st + keys[i].offset));
 	}
 	fclose(f);
 	return found ? 0 : -1;

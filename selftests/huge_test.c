@@ -953,6 +953,42 @@ TEST_F(huge, no_pmd_where_it_cannot)
 	EXPECT_EQ((long long)len / 1024, st.rss);
 }
 
+/*
+ * THP's "madvise" mode, and a program that never heard of MADV_HUGEPAGE:
+ * the driver marks its PMD-capable mappings VM_HUGEPAGE itself, as device
+ * DAX does, so that their quanta still map with PMD entries and not a
+ * page per fault.  The mode is put back before anything is asserted.
+ */
+TEST_F(huge, pmd_without_madvise)
+{
+	const size_t len = 2 * self->q;
+	enum thp_mode was = thp_mode();
+	struct map_stats st = { .file_pmd = -1 };
+	int set, sigbus = 0;
+	size_t i;
+	char *m;
+	char c;
+
+	write_device(_metadata, self->fd, 0, len, 1);
+	set = write_text(THP_DIR "enabled", "madvise");
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, self->fd, 0);
+	if (!set && m != MAP_FAILED) {
+		for (i = 0; i < len; i += self->q)
+			sigbus |= read_byte(m + i, &c);
+		map_stats(m, &st);
+	}
+	if (write_text(THP_DIR "enabled", thp_mode_name(was)))
+		TH_LOG("could not put THP back to \"%s\"", thp_mode_name(was));
+	ASSERT_EQ(0, set) TH_LOG("setting THP to \"madvise\": %s", strerror(errno));
+	ASSERT_NE(MAP_FAILED, m) TH_LOG("mmap: %s", strerror(errno));
+	track(_metadata, &self->maps, m, len);
+	ASSERT_EQ(0, sigbus) TH_LOG("SIGBUS touching the quanta");
+	EXPECT_EQ((long long)len / 1024, st.file_pmd)
+		TH_LOG("THP \"madvise\", no MADV_HUGEPAGE: FilePmdMapped %lld kB, expected %lld kB",
+		       st.file_pmd, (long long)len / 1024);
+	check_map(_metadata, m, 0, len, 1, "THP madvise, no MADV_HUGEPAGE");
+}
+
 int main(int argc, char **argv)
 {
 	enum thp_mode mode = thp_mode();

@@ -157,7 +157,6 @@ static void splice_then_empty(struct __test_metadata *_metadata, struct maps *ma
 {
 	const size_t len = 2 * q + getpagesize();	/* into a third quantum */
 	struct scullmap_info info;
-	struct iovec iov;
 	int pipefd[2], fd;
 	unsigned char *buf;
 	ssize_t n;
@@ -166,16 +165,7 @@ static void splice_then_empty(struct __test_metadata *_metadata, struct maps *ma
 	write_device(_metadata, dev_fd, 0, len, 1);
 	m = map_fd(_metadata, maps, dev_fd, PROT_READ, MAP_SHARED, 0, len);
 	ASSERT_EQ(0, pipe(pipefd));
-	ASSERT_LE((int)len, fcntl(pipefd[1], F_SETPIPE_SZ, len))
-		TH_LOG("F_SETPIPE_SZ %zu: %s", len, strerror(errno));
-	iov.iov_base = m;
-	iov.iov_len = len;
-	while (iov.iov_len) {
-		n = vmsplice(pipefd[1], &iov, 1, 0);
-		ASSERT_LT(0, n) TH_LOG("vmsplice: %s", n ? strerror(errno) : "0");
-		iov.iov_base = (char *)iov.iov_base + n;
-		iov.iov_len -= n;
-	}
+	vmsplice_all(_metadata, pipefd[1], m, len);
 
 	if (by_reset) {
 		ASSERT_EQ(0, ioctl(dev_fd, SCULLMAP_IOC_RESET))
@@ -548,21 +538,6 @@ TEST_F(gup, dontneed_then_refault)
 	check_buf(_metadata, p, 0, q, 1, "private, refaulted");
 	check_buf(_metadata, p + q, q, pg, 3, "private, refaulted, the shared store");
 	check_buf(_metadata, p + q + pg, q + pg, len - q - pg, 1, "private, refaulted");
-}
-
-/* Whether a store at @addr kills a child with SIGSEGV. */
-static int store_segfaults(char *addr)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		__atomic_store_n(addr, 1, __ATOMIC_RELAXED);
-		_exit(0);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return 0;
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
 }
 
 /*

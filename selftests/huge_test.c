@@ -31,7 +31,6 @@
 #define DEVICE		"/dev/scullmap2"
 #define DEVICE_NAME	"scullmap2"	/* its line in the usage file */
 #define QSET		4	/* quanta per set: a few tests cross sets */
-#define MAX_MAPS	8	/* mappings a test may leave for the teardown */
 #define MSG_LEN		200	/* a message from a child process */
 /*
  * How far the kernel's count of mapped file pages may stray from what a
@@ -47,8 +46,7 @@ static int huge_order;		/* pmd_order(), set by main() */
 struct maps {
 	int fd;
 	size_t q;
-	char *addr[MAX_MAPS];	/* for the teardown to unmap */
-	size_t len[MAX_MAPS];
+	struct map_list list;	/* for the teardown to unmap */
 };
 
 FIXTURE(huge) {
@@ -72,39 +70,9 @@ FIXTURE_SETUP(huge)
 
 FIXTURE_TEARDOWN(huge)
 {
-	int i;
-
-	for (i = 0; i < MAX_MAPS; i++)
-		if (self->maps.len[i])
-			munmap(self->maps.addr[i], self->maps.len[i]);
+	unmap_listed(&self->maps.list);
 	restore_device(_metadata, self->fd, &self->found);
 	close(self->fd);
-}
-
-/* List [@addr, +@len) for the teardown to unmap (after a failed ASSERT). */
-static void track(struct __test_metadata *_metadata, struct maps *maps,
-		  char *addr, size_t len)
-{
-	int i;
-
-	for (i = 0; i < MAX_MAPS && maps->len[i]; i++)
-		;
-	ASSERT_GT(MAX_MAPS, i) TH_LOG("too many mappings for the teardown");
-	maps->addr[i] = addr;
-	maps->len[i] = len;
-}
-
-/* The mapping at @addr was unmapped, or moved to @to (if not NULL). */
-static void untrack(struct maps *maps, char *addr, char *to)
-{
-	int i;
-
-	for (i = 0; i < MAX_MAPS; i++)
-		if (maps->len[i] && maps->addr[i] == addr) {
-			maps->addr[i] = to;
-			if (!to)
-				maps->len[i] = 0;
-		}
 }
 
 /*
@@ -130,7 +98,7 @@ static char *map_at(struct __test_metadata *_metadata, struct maps *maps,
 	if (at > area)
 		munmap(area, at - area);
 	munmap(at + len, area + span - (at + len));
-	track(_metadata, maps, m, len);
+	track_map(_metadata, &maps->list, m, len);
 	ASSERT_EQ(0, madvise(m, len, MADV_HUGEPAGE))
 		TH_LOG("MADV_HUGEPAGE: %s", strerror(errno));
 	return m;
@@ -282,13 +250,13 @@ TEST_F(huge, placement_by_mmap)
 	write_device(_metadata, self->fd, 0, 3 * q, 1);
 	m = mmap(NULL, 2 * q, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, 0);
 	ASSERT_NE(MAP_FAILED, m) TH_LOG("mmap: %s", strerror(errno));
-	track(_metadata, &self->maps, m, 2 * q);
+	track_map(_metadata, &self->maps.list, m, 2 * q);
 	EXPECT_EQ(0UL, (uintptr_t)m % q)
 		TH_LOG("mmap(NULL) of %zu bytes at offset 0 gave %p: not on a PMD boundary",
 		       2 * q, m);
 	m2 = mmap(NULL, 2 * q, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, page);
 	ASSERT_NE(MAP_FAILED, m2) TH_LOG("mmap: %s", strerror(errno));
-	track(_metadata, &self->maps, m2, 2 * q);
+	track_map(_metadata, &self->maps.list, m2, 2 * q);
 	ASSERT_EQ(page, (uintptr_t)m2 % q)
 		TH_LOG("mmap(NULL) at file offset %zu gave %p: not so modulo %zu",
 		       page, m2, q);
@@ -326,7 +294,7 @@ TEST_F(huge, pmd_mapped)
 	check_rss_file(_metadata, base + len / 1024, "PMD-mapped");
 	check_map(_metadata, m, 0, len, 1, "PMD-mapped quanta");
 	ASSERT_EQ(0, munmap(m, len));
-	untrack(&self->maps, m, NULL);
+	moved_map(&self->maps.list, m, NULL, 0);
 	check_rss_file(_metadata, base, "unmapped");
 }
 
@@ -678,7 +646,7 @@ TEST_F(huge, split_by_munmap)
 	check_dev(_metadata, self->fd, q - 8, 16, 2, "a store across the quanta");
 
 	ASSERT_EQ(0, munmap(m, len));
-	untrack(&self->maps, m, NULL);
+	moved_map(&self->maps.list, m, NULL, 0);
 	check_rss_file(_metadata, base, "all unmapped");
 
 	/* The same in a child, which exits with the pieces still mapped. */
@@ -732,7 +700,7 @@ TEST_F(huge, mremap)
 	to = map_at(_metadata, &self->maps, 0, len, MAP_PRIVATE, 0);
 	got = mremap(m, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	ASSERT_EQ(to, got) TH_LOG("mremap to a PMD boundary: %s", strerror(errno));
-	untrack(&self->maps, m, NULL);
+	moved_map(&self->maps.list, m, NULL, 0);
 	check_map(_metadata, to, 0, len, 1, "moved to a PMD boundary");
 	check_pmd_kib(_metadata, to, len / 1024, "moved to a PMD boundary");
 	check_rss_file(_metadata, base + len / 1024, "moved to a PMD boundary");
@@ -741,7 +709,7 @@ TEST_F(huge, mremap)
 	to = map_at(_metadata, &self->maps, 0, len, MAP_PRIVATE, self->page);
 	got = mremap(m, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 	ASSERT_EQ(to, got) TH_LOG("mremap a page off a PMD boundary: %s", strerror(errno));
-	untrack(&self->maps, m, NULL);
+	moved_map(&self->maps.list, m, NULL, 0);
 	check_map(_metadata, to, 0, len, 1, "moved a page off a PMD boundary");
 	stats(_metadata, to, &st);
 	EXPECT_EQ(0, st.file_pmd) TH_LOG("PMD-mapped a page off a PMD boundary");
@@ -750,23 +718,8 @@ TEST_F(huge, mremap)
 	pattern_fill(to + q - 8, q - 8, 16, 2);
 	check_dev(_metadata, self->fd, q - 8, 16, 2, "a store into the moved mapping");
 	ASSERT_EQ(0, munmap(to, len));
-	untrack(&self->maps, to, NULL);
+	moved_map(&self->maps.list, to, NULL, 0);
 	check_rss_file(_metadata, base, "unmapped");
-}
-
-/* Whether a store at @addr kills a child with SIGSEGV. */
-static int store_segfaults(char *addr)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		__atomic_store_n(addr, 1, __ATOMIC_RELAXED);
-		_exit(0);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return 0;
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
 }
 
 /*
@@ -812,7 +765,6 @@ TEST_F(huge, mprotect_part)
 TEST_F(huge, vmsplice)
 {
 	const size_t len = 2 * self->q;
-	struct iovec iov;
 	struct usage usage;
 	long long held, max;
 	int pipefd[2];
@@ -824,16 +776,7 @@ TEST_F(huge, vmsplice)
 	touch_quanta(_metadata, m, len, self->q);
 	check_pmd_kib(_metadata, m, len / 1024, "before vmsplice");
 	ASSERT_EQ(0, pipe(pipefd));
-	ASSERT_LE((int)len, fcntl(pipefd[1], F_SETPIPE_SZ, len))
-		TH_LOG("F_SETPIPE_SZ %zu: %s", len, strerror(errno));
-	iov.iov_base = m;
-	iov.iov_len = len;
-	while (iov.iov_len) {
-		n = vmsplice(pipefd[1], &iov, 1, 0);
-		ASSERT_LT(0, n) TH_LOG("vmsplice: %s", n ? strerror(errno) : "0");
-		iov.iov_base = (char *)iov.iov_base + n;
-		iov.iov_len -= n;
-	}
+	vmsplice_all(_metadata, pipefd[1], m, len);
 	ASSERT_EQ(0, ioctl(self->fd, SCULLMAP_IOC_RESET));
 	check_reads_sigbus(_metadata, m, len, "the mapping, emptied");
 	write_device(_metadata, self->fd, 0, len, 2);
@@ -981,7 +924,7 @@ TEST_F(huge, pmd_without_madvise)
 		TH_LOG("could not put THP back to \"%s\"", thp_mode_name(was));
 	ASSERT_EQ(0, set) TH_LOG("setting THP to \"madvise\": %s", strerror(errno));
 	ASSERT_NE(MAP_FAILED, m) TH_LOG("mmap: %s", strerror(errno));
-	track(_metadata, &self->maps, m, len);
+	track_map(_metadata, &self->maps.list, m, len);
 	ASSERT_EQ(0, sigbus) TH_LOG("SIGBUS touching the quanta");
 	EXPECT_EQ((long long)len / 1024, st.file_pmd)
 		TH_LOG("THP \"madvise\", no MADV_HUGEPAGE: FilePmdMapped %lld kB, expected %lld kB",

@@ -23,7 +23,6 @@
 #include "uapi/scullmap.h"
 
 #define QSET		4	/* quanta per quantum set in every test */
-#define MAX_MAPS	8	/* mappings a test may leave for the teardown */
 #define MSG_LEN		160	/* a message from a child process */
 #define MAX_RUN_PAGES	2048UL	/* fault_maps_a_run's longest mapping */
 
@@ -187,12 +186,6 @@ static int is_unmapped(char *addr, size_t len)
 	return 1;
 }
 
-/* The mappings a test made, for the teardown to unmap. */
-struct map_list {
-	char *addr[MAX_MAPS];
-	size_t len[MAX_MAPS];
-};
-
 FIXTURE(map) {
 	int fd;
 	size_t page;
@@ -223,29 +216,12 @@ FIXTURE_SETUP(map)
 
 FIXTURE_TEARDOWN(map)
 {
-	int i;
-
-	for (i = 0; i < MAX_MAPS; i++)
-		if (self->maps.len[i])
-			munmap(self->maps.addr[i], self->maps.len[i]);
+	unmap_listed(&self->maps);
 	/* A test may have closed its file to check what outlives it. */
 	if (self->fd < 0)
 		self->fd = open(variant->path, O_RDWR);
 	restore_device(_metadata, self->fd, &self->found);
 	close(self->fd);
-}
-
-/* List the mapping [@addr, @addr + @len) in @maps, for the teardown to unmap. */
-static void track_map(struct __test_metadata *_metadata, struct map_list *maps,
-		      char *addr, size_t len)
-{
-	int i;
-
-	for (i = 0; i < MAX_MAPS && maps->len[i]; i++)
-		;
-	ASSERT_GT(MAX_MAPS, i) TH_LOG("too many mappings for the teardown");
-	maps->addr[i] = addr;
-	maps->len[i] = len;
 }
 
 /* mmap [@off, @off + @len) of @fd, and list it in @maps for the teardown. */
@@ -261,19 +237,6 @@ static char *map_fd(struct __test_metadata *_metadata, struct map_list *maps,
 		       flags & MAP_SHARED ? "shared" : "private", strerror(errno));
 	track_map(_metadata, maps, addr, len);
 	return addr;
-}
-
-/* The mapping at @addr moved to @to (@len bytes), or went if @to is NULL. */
-static void moved_map(struct map_list *maps, char *addr, char *to, size_t len)
-{
-	int i;
-
-	for (i = 0; i < MAX_MAPS; i++) {
-		if (maps->len[i] && maps->addr[i] == addr) {
-			maps->addr[i] = to;
-			maps->len[i] = to ? len : 0;
-		}
-	}
 }
 
 /* The whole device, three quantum sets and a quantum, mapped and compared. */

@@ -15,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "uapi/scullmap.h"
@@ -523,7 +526,70 @@ static inline int write_byte(char *addr, char value)
 	return sig;
 }
 
+/* Whether a store at @addr kills a child process with SIGSEGV. */
+static inline int store_segfaults(char *addr)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		__atomic_store_n(addr, 1, __ATOMIC_RELAXED);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return 0;
+	return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+/*
+ * The mappings a test made, listed for its teardown to unmap, so that a
+ * failed ASSERT leaves none behind.
+ */
+#define MAX_MAPS	8
+
+struct map_list {
+	char *addr[MAX_MAPS];
+	size_t len[MAX_MAPS];
+};
+
+/* The mapping at @addr moved to @to (@len bytes), or went if @to is NULL. */
+static inline void moved_map(struct map_list *maps, char *addr, char *to,
+			     size_t len)
+{
+	int i;
+
+	for (i = 0; i < MAX_MAPS; i++) {
+		if (maps->len[i] && maps->addr[i] == addr) {
+			maps->addr[i] = to;
+			maps->len[i] = to ? len : 0;
+		}
+	}
+}
+
+/* Unmap what @maps lists: a fixture's teardown. */
+static inline void unmap_listed(struct map_list *maps)
+{
+	int i;
+
+	for (i = 0; i < MAX_MAPS; i++)
+		if (maps->len[i])
+			munmap(maps->addr[i], maps->len[i]);
+}
+
 #ifdef __KSELFTEST_HARNESS_H	/* helpers that assert, for harness tests */
+
+/* List the mapping [@addr, @addr + @len) in @maps, for the teardown. */
+static inline void track_map(struct __test_metadata *_metadata,
+			     struct map_list *maps, char *addr, size_t len)
+{
+	int i;
+
+	for (i = 0; i < MAX_MAPS && maps->len[i]; i++)
+		;
+	ASSERT_GT(MAX_MAPS, i) TH_LOG("too many mappings for the teardown");
+	maps->addr[i] = addr;
+	maps->len[i] = len;
+}
 
 /* GET_INFO into @info, poisoned first so that a field left alone shows. */
 static inline void get_info(struct __test_metadata *_metadata, int fd,
@@ -597,6 +663,26 @@ static inline void restore_device(struct __test_metadata *_metadata, int fd,
 		TH_LOG("restoring the geometry {%u, %u}: %s", found->order,
 		       found->qset, strerror(errno));
 	EXPECT_EQ(0, ret);
+}
+
+/*
+ * vmsplice() all of [@addr, +@len) into the pipe whose write end is @fd,
+ * made large enough to hold it: the pipe takes a reference to each page.
+ */
+static inline void vmsplice_all(struct __test_metadata *_metadata, int fd,
+				char *addr, size_t len)
+{
+	struct iovec iov = { .iov_base = addr, .iov_len = len };
+	ssize_t n;
+
+	ASSERT_LE((int)len, fcntl(fd, F_SETPIPE_SZ, len))
+		TH_LOG("F_SETPIPE_SZ %zu: %s", len, strerror(errno));
+	while (iov.iov_len) {
+		n = vmsplice(fd, &iov, 1, 0);
+		ASSERT_LT(0, n) TH_LOG("vmsplice: %s", n ? strerror(errno) : "0");
+		iov.iov_base = (char *)iov.iov_base + n;
+		iov.iov_len -= n;
+	}
 }
 
 /* Write generation @gen to the device at [@off, +@len), all of it. */

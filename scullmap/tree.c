@@ -12,10 +12,10 @@
  * Concurrency: writers hold the device's lock; readers hold only the
  * device's SRCU read lock (which keeps the tree alive, see core.c) and may
  * run alongside a writer.  So a writer publishes each new quantum set once
- * it is zeroed (xa_store), each new quantum once it is filled, with the
- * bytes written and zeros (smp_store_release), and
- * raises the size only after the data below it is copied; readers load the
- * size first with an acquire, then the data.
+ * it is zeroed (xa_store), each new quantum once it is filled with the
+ * bytes written and zeros (smp_store_release), and raises the size only
+ * after the data below it is copied; readers load the size first with an
+ * acquire, then the data.
  */
 #include <linux/mm.h>
 #include <linux/sched.h>

@@ -934,13 +934,13 @@ TEST_F(huge, pmd_without_madvise)
 
 int main(int argc, char **argv)
 {
-	enum thp_mode mode = thp_mode();
+	struct utsname u;
 
 	huge_order = pmd_order();
 	if (!pmd_mappings_expected() || huge_order < 0 || huge_order > SCULLMAP_MAX_ORDER) {
 		ksft_print_header();
-		ksft_exit_skip("no PMD mappings: they need 7.3 on and THP not never (THP %s)\n",
-			       thp_mode_name(mode));
+		ksft_exit_skip("no PMD mappings on %s, THP %s: they need 7.3 on, THP not never\n",
+			       uname(&u) ? "?" : u.release, thp_mode_name(thp_mode()));
 	}
 	return test_harness_run(argc, argv);
 }

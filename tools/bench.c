@@ -1139,8 +1139,11 @@ static int note_pmd(struct bench *b, const struct backend *be,
 	 * what a first touch pays besides the faults.
 	 */
 	if (mprotect(map, b->bytes, PROT_NONE) ||
-	    mprotect(map, b->bytes, PROT_READ))
-		return complain("mprotect %s: %s", dev->path, strerror(errno));
+	    mprotect(map, b->bytes, PROT_READ)) {
+		complain("mprotect %s: %s", dev->path, strerror(errno));
+		unmap_range(dev, map, b->bytes);
+		return -1;
+	}
 	start = now_ns();
 	touch_shuffled(map, b->shuffled, b->pages, b->psz, b->got);
 	retouch_ns = (double)(now_ns() - start) / b->pages;
